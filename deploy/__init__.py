@@ -1,0 +1,1 @@
+"""TensorRT engines, the Jetson bundle, the service, health checks. No torch."""

@@ -1,0 +1,1 @@
+"""PyTorch -> ONNX: the one-step graph with explicit state, parity, TensorRT readiness."""

@@ -1,0 +1,1 @@
+"""Synthetic head-video generator with exact labels (issue: synthetic dataset)."""

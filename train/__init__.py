@@ -1,0 +1,1 @@
+"""Datasets, augmentation, the two training stages, the Kalman baseline, evaluation."""
