@@ -48,6 +48,9 @@ class ModelConfig:
         "gru" / "lstm" = the alternative cells, for ablation.
     dropout: 0.25, the patent's variational-dropout rate (one mask per sequence).
     edge_channels / edge_convs: channels and 3x3 convs per group of the edge CNN.
+    pixel_mean / pixel_scale: the network's input is (pixel / 255 - pixel_mean) *
+        pixel_scale, the same for every channel; 0.5 and 2.0 map 8-bit pixels to [-1, 1].
+        Export copies them into the manifest's preprocess block, which the runtime applies.
     """
 
     backbone: Backbone = "edge"
@@ -59,6 +62,8 @@ class ModelConfig:
     dropout: float = 0.25
     edge_channels: tuple[int, ...] = (16, 32, 64, 128)
     edge_convs: tuple[int, ...] = (1, 1, 2, 2)
+    pixel_mean: float = 0.5
+    pixel_scale: float = 2.0
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -80,6 +85,8 @@ class ModelConfig:
             raise ConfigError(f"fc_sizes: needs at least one positive size, got {self.fc_sizes}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout: must be in [0, 1), got {self.dropout}")
+        if self.pixel_scale <= 0:
+            raise ConfigError(f"pixel_scale: must be > 0, got {self.pixel_scale}")
         if len(self.edge_channels) != len(self.edge_convs) or min(self.edge_convs) < 1:
             raise ConfigError(
                 f"edge_convs: needs one count >= 1 per group in edge_channels "
@@ -107,6 +114,10 @@ class ModelConfig:
         if self.head in ("landmarks", "joint"):
             out["landmarks"] = LANDMARK_OUTPUTS
         return out
+
+    def normalise(self, pixels: Any) -> Any:
+        """8-bit pixels (numpy or torch) -> network input, per pixel_mean / pixel_scale."""
+        return (pixels / 255.0 - self.pixel_mean) * self.pixel_scale
 
     def with_cell(self, cell: str) -> ModelConfig:
         return replace(self, cell=cell)  # type: ignore[arg-type]
