@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, str] = {
     "demo": "dms.demo",
     "doctor": "dms.doctor",
     "model-info": "model.info_cli",
+    "synth": "synth.cli",
 }
 
 

@@ -172,6 +172,8 @@ class HeadModel:
         self.face_prims = np.array([i for i, n in enumerate(p.names) if n in
                                     ("cranium", "face", "jaw", "nose", "ear_r", "ear_l", "eye_r", "eye_l",
                                      "socket_r", "socket_l")])
+        self.expression = Expression()
+        self._brow_yz = (self.landmark_template()[17:22, 0].copy(), self.landmark_template()[17:22, 1].copy())
         rng = np.random.default_rng(identity.texture_seed)
         self._tex_freq = rng.uniform(60, 400, (6, 3)) * rng.choice([-1, 1], (6, 3))
         self._tex_phase = rng.uniform(0, 2 * np.pi, 6)
@@ -331,10 +333,9 @@ class HeadModel:
         hairline = idn.hairline * s * front_w + idn.hair_back * s * (1 - front_w)
         hair_mask = (prim == self.i_cranium) & (z < hairline)
         out[hair_mask] = hair * self.texture(pts[hair_mask] * 3.0)[:, None]
-        # brows: dark bands above the eyes
-        tmpl = self.landmark_template()
-        brow_y, brow_z = tmpl[17:22, 0], tmpl[17:22, 1]
-        ay = np.abs(y) if True else y
+        # brows: dark bands above the eyes (they do not move with the expression)
+        brow_y, brow_z = self._brow_yz
+        ay = np.abs(y)
         on_brow = is_cranium & (x > 0.06 * s) & (ay > brow_y.min() - 0.002) & (ay < brow_y.max() + 0.002)
         bz = np.interp(ay, brow_y[::-1], brow_z[::-1])
         on_brow &= np.abs(z - bz) < 0.0035 * s * idn.brow_thickness

@@ -74,7 +74,8 @@ def _render_full_frames(cfg: SynthConfig, tracks: list[int], frame: int) -> list
     out = []
     for t in tracks:
         plan, geo = _cached_plan(cfg_json, t)
-        state = frame_state(plan.motion, geo, min(frame, len(plan.motion) - 1))
+        frame = min(frame, len(plan.motion) - 1)
+        state = frame_state(plan.motion, geo, frame)
         res = plan.scene.render_full(state)
         img = (tone(res["radiance"], metered_gain(res["radiance"], res["face"], plan.scene.lighting.exposure)) * 255).astype(np.uint8)
         bgr = _to_bgr(img)

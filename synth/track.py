@@ -26,6 +26,7 @@ ATTENTION_TARGETS: tuple[str, ...] = (
     "right_shoulder",
     "passenger",
     "eyes_closed",     # drowsy: nodding off, long eye closure
+    "other",           # away from the road at nothing named above: sun visor, floor, neck stretch
 )
 ON_ROAD_TARGETS: frozenset[str] = frozenset({"road"})
 DRIVING_RELATED_TARGETS: frozenset[str] = frozenset(
