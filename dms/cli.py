@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "doctor": "dms.doctor",
     "model-info": "model.info_cli",
     "synth": "synth.cli",
+    "train": "train.cli",
 }
 
 

@@ -1,0 +1,161 @@
+"""Training data from the synthetic dataset: a split decoded into memory, and batches.
+
+Why in memory: the patent-scale train split is ~360k crops of 80x80 bytes (~2.3 GB), which
+fits this machine's RAM many times over; decoding each JPEG once (~15 s) and then slicing
+arrays keeps two CPU cores busy with the network instead of the decoder.
+
+Batches are drawn from a generator seeded by (seed, step), never from a stateful iterator,
+so a run resumed from a checkpoint at step k draws exactly the batches it would have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from synth.dataset import DatasetError, load_manifest
+from synth.shards import Shard
+
+# The network sees the centre of the stored crop: 64 of 80 pixels (synth.video.CropSpec),
+# i.e. 1.28 head heights; the margin is room for training-time window jitter.
+NETWORK_WINDOW = 0.8
+
+
+@dataclass
+class SynthSplit:
+    """All frames of one split, in track order.
+
+    crops [N, H, W] (or [N, H, W, 3]) uint8; pose [N, 3] camera-relative degrees;
+    landmarks [N, 68, 2] crop-normalised; visible [N, 68]; track [N]; frame [N] (index in
+    its track). A sequence never crosses a track boundary.
+    """
+
+    crops: np.ndarray
+    pose: np.ndarray
+    landmarks: np.ndarray
+    visible: np.ndarray
+    track: np.ndarray
+    frame: np.ndarray
+    fps: float
+    content_hash: str
+
+    @classmethod
+    def load(cls, data_dir: Path | str, split: str, max_frames: int | None = None,
+             progress: bool = True) -> SynthSplit:
+        data_dir = Path(data_dir)
+        manifest = load_manifest(data_dir)
+        color = manifest["config"]["color"] == "rgb"
+        records = sorted((r for r in manifest["shards"] if r["split"] == split), key=lambda r: (r["track"], r["chunk"]))
+        if not records:
+            raise DatasetError(f"{data_dir / 'manifest.json'}: no shards in split '{split}'")
+        if max_frames is not None:
+            records = _spread(records, max_frames)
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("crops", "pose", "landmarks", "visible", "track", "frame")}
+        for rec in tqdm(records, desc=f"loading {split}", unit="shard", disable=not progress):
+            sh = Shard.open(data_dir / rec["file"], color)
+            lab = sh.labels
+            parts["crops"].append(sh.crops())
+            parts["pose"].append(lab["pose_camera"])
+            parts["landmarks"].append(lab["landmarks_2d"])
+            parts["visible"].append(lab["visibility"])
+            parts["track"].append(np.full(len(sh), rec["track"], np.int32))
+            parts["frame"].append(lab["frame"])
+        return cls(**{k: np.concatenate(v) for k, v in parts.items()}, fps=float(manifest["config"]["fps"]),
+                   content_hash=manifest["content_hash"])
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def sequence_starts(self, seq_len: int) -> np.ndarray:
+        """Indices where a seq_len window of consecutive frames of one track starts."""
+        n = len(self)
+        if seq_len > n:
+            return np.zeros(0, np.int64)
+        same = (self.track[seq_len - 1:] == self.track[: n - seq_len + 1]) & \
+               (self.frame[seq_len - 1:] - self.frame[: n - seq_len + 1] == seq_len - 1)
+        return np.flatnonzero(same)
+
+    def tracks(self) -> list[tuple[int, slice]]:
+        """(track id, slice) of each track's contiguous frames."""
+        edges = np.flatnonzero(np.diff(self.track) != 0) + 1
+        bounds = np.concatenate([[0], edges, [len(self)]])
+        return [(int(self.track[a]), slice(int(a), int(b))) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _spread(records: list[dict], max_frames: int) -> list[dict]:
+    """At most max_frames, taken as whole shards spread over all tracks of the split."""
+    out, total = [], 0
+    by_chunk = sorted(records, key=lambda r: (r["chunk"], r["track"]))
+    for rec in by_chunk:
+        if total >= max_frames:
+            break
+        out.append(rec)
+        total += rec["frames"]
+    return sorted(out, key=lambda r: (r["track"], r["chunk"]))
+
+
+def step_rng(seed: int, step: int, rank: int = 0) -> np.random.Generator:
+    return np.random.default_rng([seed, step, rank])
+
+
+@dataclass
+class Batch:
+    """Network-ready arrays: images [B, T, C, H, W] float32, pose [B, T, 3],
+    landmarks [B, T, 136], landmark weights [B, T, 136] (0 for hidden points)."""
+
+    images: np.ndarray
+    pose: np.ndarray
+    landmarks: np.ndarray
+    landmark_weight: np.ndarray
+
+
+Augment = Callable[[np.ndarray, np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def center_window(crops: np.ndarray, landmarks: np.ndarray, out_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The network's view of one sequence's stored crops ([T, H, W] or [T, H, W, 3]) without
+    jitter: the central NETWORK_WINDOW share, resized to out_size (h, w) when the sizes
+    differ. Landmarks [T, 68, 2] follow."""
+    import cv2
+    h, w = crops.shape[1:3]
+    side = int(round(min(h, w) * NETWORK_WINDOW))
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    win = crops[:, y0:y0 + side, x0:x0 + side]
+    if (side, side) != tuple(out_size):
+        win = np.stack([cv2.resize(f, (out_size[1], out_size[0]), interpolation=cv2.INTER_AREA) for f in win])
+    lm = (landmarks * np.array([w, h]) - np.array([x0, y0])) / side
+    return win, lm
+
+
+def make_batch(split: SynthSplit, starts: np.ndarray, seq_len: int, out_size: tuple[int, int],
+               normalise: Callable[[np.ndarray], np.ndarray], rng: np.random.Generator | None = None,
+               augment: Augment | None = None, visible_only: bool = True) -> Batch:
+    """Sequences of seq_len frames starting at `starts`. With `augment` (training) each
+    sequence is augmented consistently over its frames; without, the centre window."""
+    idx = starts[:, None] + np.arange(seq_len)[None]
+    crops = split.crops[idx]                      # [B, T, H, W(, 3)]
+    pose = split.pose[idx].astype(np.float32)
+    lms = split.landmarks[idx].astype(np.float32)
+    vis = split.visible[idx]
+    images, out_lms, out_pose = [], [], []
+    for b in range(len(starts)):
+        if augment is not None and rng is not None:
+            img, p, lm = augment(crops[b], pose[b], lms[b], rng)
+        else:
+            img, lm = center_window(crops[b], lms[b], out_size)
+            p = pose[b]
+        images.append(img)
+        out_pose.append(p)
+        out_lms.append(lm)
+    arr = np.stack(images).astype(np.float32)
+    arr = normalise(arr)
+    arr = arr[:, :, None] if arr.ndim == 4 else np.moveaxis(arr, -1, 2)
+    weight = np.repeat(vis[..., None], 2, -1).reshape(len(starts), seq_len, 136).astype(np.float32)
+    if not visible_only:
+        weight[:] = 1.0
+    return Batch(np.ascontiguousarray(arr, np.float32), np.stack(out_pose).astype(np.float32),
+                 np.stack(out_lms).reshape(len(starts), seq_len, 136).astype(np.float32), weight)
