@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, str] = {
     "model-info": "model.info_cli",
     "synth": "synth.cli",
     "train": "train.cli",
+    "export": "export.cli",
 }
 
 

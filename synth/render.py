@@ -34,7 +34,8 @@ LED_REFERENCE_M = 0.65   # the illuminator is specified to light a face at 0.65 
 # DMS IR illuminators are narrow-beam 850/940 nm LEDs aimed at the head box (half power at
 # about 20-25 degrees, e.g. OSRAM SFH 4725AS-class emitters): the cabin outside the beam
 # stays dark, which is the look of a night-time DMS image.
-LED_BEAM_EXPONENT = 8.0  # cos^8: half power at ~23 degrees off the beam axis
+LED_BEAM_EXPONENT = 8.0
+LENS_DISTANCE_M = 0.6    # glasses are about this far from the camera: where lens glints are shaded  # cos^8: half power at ~23 degrees off the beam axis
 
 
 @dataclass
@@ -276,8 +277,9 @@ class Scene:
         # the lens reflects the illuminator: a glint where the lens normal bisects LED and view
         if self.lighting.led > 0:
             n_lens = r[:, 0]                     # lens plane normal = head x axis, in V
-            to_led = self.led_pos - self.camera.position
-            h = to_led / np.linalg.norm(to_led) - dirs_v[lens]
+            lens_pts = self.camera.position + LENS_DISTANCE_M * dirs_v[lens]
+            to_led = self.led_pos - lens_pts
+            h = to_led / np.linalg.norm(to_led, axis=1, keepdims=True) - dirs_v[lens]
             h /= np.linalg.norm(h, axis=1, keepdims=True)
             glint = 0.8 * np.clip(h @ n_lens, 0, 1) ** 400 * self.lighting.led
             out[lens] = out[lens] + (glint[:, None] if self.rgb else glint)

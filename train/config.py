@@ -112,7 +112,7 @@ def _build(cls: type, data: dict[str, Any], source: str) -> Any:
         where = f"{source}: {name}"
         if isinstance(current, ModelConfig):
             kwargs[name] = ModelConfig.from_dict({**current.to_dict(), **value}, where)
-        elif is_dataclass(current):
+        elif is_dataclass(current) and not isinstance(current, type):
             kwargs[name] = _build(type(current), {**asdict(current), **value}, where)
         else:
             kwargs[name] = value

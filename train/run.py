@@ -38,7 +38,7 @@ def run_training(cfg: TrainConfig, stages: str = "all", resume: bool = True,
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-    aug = default_augment(cfg) if augment == "default" else augment
+    aug: Augment | None = default_augment(cfg) if isinstance(augment, str) else augment
     t0 = time.perf_counter()
     train = SynthSplit.load(cfg.data, "train", progress=dist.main)
     val = SynthSplit.load(cfg.data, "val", max_frames=cfg.val_frames, progress=dist.main) if dist.main else None

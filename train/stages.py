@@ -85,7 +85,7 @@ def losses(out: dict[str, torch.Tensor], pose: torch.Tensor, lms: torch.Tensor, 
         total = total + lp
         parts["pose_mae"] = float((out["pose"] - pose).abs().mean().detach())
     if "landmarks" in out:
-        w = lm_w if cfg.visible_only else torch.ones_like(lm_w)
+        w = lm_w if cfg.visible_landmarks_only else torch.ones_like(lm_w)
         ll = (w * (out["landmarks"] - lms) ** 2).sum() / w.sum().clamp_min(1.0)
         total = total + cfg.landmark_weight * ll * 100.0   # ~1 % of the crop ~ 1 unit
         parts["landmark_rmse"] = float(ll.detach().sqrt())
@@ -138,7 +138,8 @@ def train_stage(model: HeadPoseNet, train: SynthSplit, val: SynthSplit | None, s
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, stage))
-    step, history = 0, {"train": [], "val": []}
+    step = 0
+    history: dict[str, list[dict[str, float]]] = {"train": [], "val": []}
     state_path = out_dir / STATE_FILE
     if resume and state_path.is_file():
         saved = torch.load(state_path, map_location=device, weights_only=True)
