@@ -43,6 +43,19 @@ def test_both_stages_train_and_write_what_export_and_resume_need(tiny_synth, tmp
     assert (tmp_path / "stage1" / "training_curves.png").stat().st_size > 1000
 
 
+@pytest.mark.parametrize("head", ["landmarks", "joint"])
+def test_landmark_and_joint_models_train(tiny_synth, tmp_path, head):
+    cfg = tiny_config(tiny_synth, tmp_path, steps=30, eval_every=30)
+    cfg.model = cfg.model.__class__.from_dict({**cfg.model.to_dict(), "head": head})
+    cfg.stage2.steps = 2
+    run_training(cfg, augment=None)
+    hist = json.loads((tmp_path / "stage1" / "history.json").read_text())["train"]
+    assert "landmark_rmse" in hist[-1]
+    assert hist[-1]["landmark_rmse"] < hist[0]["landmark_rmse"]
+    rnn, _ = load_checkpoint(tmp_path / "stage2" / "model.pt")
+    assert rnn.config.head == head
+
+
 def test_loss_goes_down(tiny_synth, tmp_path):
     cfg = tiny_config(tiny_synth, tmp_path, steps=40, eval_every=40)
     run_training(cfg, stages="1", augment=None)
