@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, str] = {
     "model-info": "model.info_cli",
     "synth": "synth.cli",
     "train": "train.cli",
+    "evaluate": "train.evaluate_cli",
     "export": "export.cli",
 }
 

@@ -103,3 +103,16 @@ def test_torchrun_ddp_with_gloo_on_two_processes(tiny_synth, tmp_path):
     info = json.loads((tmp_path / "ddp" / "train_info_all.json").read_text())
     assert info["world_size"] == 2 and info["ranks_in_sync"] is True
     assert load_checkpoint(tmp_path / "ddp" / "stage2" / "model.pt")[1]["step"] == 2
+
+
+def test_evaluate_compares_cnn_kalman_and_fc_rnn(tiny_synth, tmp_path):
+    from dms.cli import main
+    run_training(tiny_config(tiny_synth, tmp_path / "run"), augment=None)
+    assert main(["evaluate", "--run", str(tmp_path / "run"), "--data", str(tiny_synth), "--out", str(tmp_path / "eval")]) == 0
+    report = json.loads((tmp_path / "eval" / "evaluation.json").read_text())
+    text = json.dumps(report)
+    for method in ("cnn", "cnn+kalman", "cnn+fc-rnn"):
+        assert f'"{method}"' in text
+    md = (tmp_path / "eval" / "evaluation.md").read_text()
+    assert "cnn+fc-rnn" in md and "jitter" in md.lower()
+    assert (tmp_path / "eval" / "evaluation_tracks.png").stat().st_size > 1000
