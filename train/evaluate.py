@@ -46,10 +46,10 @@ def predict_tracks(model: HeadPoseNet, split: SynthSplit, desc: str) -> dict[str
         for i in range(0, len(images), CHUNK_FRAMES):
             x = torch.from_numpy(np.ascontiguousarray(images[i:i + CHUNK_FRAMES]))[None]
             res, state = model.forward_sequence(x, state)
-            for k, v in res.items():
-                parts.setdefault(k, []).append(v[0].numpy())
-        for k, v in parts.items():
-            out.setdefault(k, []).append(np.concatenate(v))
+            for k, tensor in res.items():
+                parts.setdefault(k, []).append(tensor[0].numpy())
+        for k, chunks in parts.items():
+            out.setdefault(k, []).append(np.concatenate(chunks))
     return out
 
 
