@@ -99,6 +99,16 @@ def mirror_pose(pose: ArrayLike) -> NDArray[np.float64]:
     return out
 
 
+def mirror_side(name: str) -> str:
+    """The name of the mirrored place: "left_mirror" <-> "right_mirror" (right-hand drive is
+    the mirror image of left-hand drive, as a mirrored image is of the original)."""
+    if name.startswith("left_"):
+        return "right_" + name[5:]
+    if name.startswith("right_"):
+        return "left_" + name[6:]
+    return name
+
+
 def to_opencv(rotation: ArrayLike) -> NDArray[np.float64]:
     """Head rotation expressed in OpenCV camera coordinates (for projection and overlay).
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dms.angles import euler_to_matrix, matrix_to_euler
+from dms.angles import euler_to_matrix, matrix_to_euler, mirror_side
 from runtime.attention_config import NeutralConfig, ZoneBox, ZoneConfig
 
 ROAD = "road"
@@ -82,14 +82,6 @@ def relative_pose_reference(pose: Pose, neutral: Pose) -> Pose:
     return float(p), float(y), float(r)
 
 
-def _swap_side(name: str) -> str:
-    if name.startswith("left_"):
-        return "right_" + name[5:]
-    if name.startswith("right_"):
-        return "left_" + name[6:]
-    return name
-
-
 class ZoneClassifier:
     """Classifies an offset from neutral into the road cone or a named zone."""
 
@@ -100,7 +92,7 @@ class ZoneClassifier:
         if config.driver_side == "right":
             # The table is written for left-hand drive; in a right-hand-drive car the same
             # physical layout appears mirrored, and the near mirror is the right one.
-            self._driving_related = {_swap_side(n) for n in self._driving_related}
+            self._driving_related = {mirror_side(n) for n in self._driving_related}
 
     def in_road_cone(self, d_pitch: float, d_yaw: float, was_off_road: bool) -> bool:
         c = self.config
@@ -116,7 +108,7 @@ class ZoneClassifier:
         yaw = -d_yaw if right_hand_drive else d_yaw
         for box in self.config.zones:
             if box.contains(d_pitch, yaw):
-                return _swap_side(box.name) if right_hand_drive else box.name
+                return mirror_side(box.name) if right_hand_drive else box.name
         return OFF_ROAD
 
     def counts_off_road(self, zone: str) -> bool:

@@ -106,6 +106,7 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from dms.angles import mirror_side
 from synth.track import ATTENTION_TARGETS, OCCLUDERS, MotionTrack, TrackEvent
 
 FloatArray = NDArray[np.float64]
@@ -962,24 +963,16 @@ def mirror_track(track: MotionTrack) -> MotionTrack:
     gaze yaw negated, left/right targets swapped."""
     swap = np.arange(len(ATTENTION_TARGETS), dtype=np.int8)
     for i, name in enumerate(ATTENTION_TARGETS):
-        other = _swap_side(name)
+        other = mirror_side(name)
         swap[i] = ATTENTION_TARGETS.index(other)
     pose = track.pose_vehicle.copy()
     pose[:, 1:] *= -1.0
     gaze = track.gaze_vehicle.copy()
     gaze[:, 1] *= -1.0
-    events = [TrackEvent(e.kind, e.start, e.end, _swap_side(e.target)) for e in track.events]
+    events = [TrackEvent(e.kind, e.start, e.end, mirror_side(e.target)) for e in track.events]
     return MotionTrack(fps=track.fps, pose_vehicle=pose, gaze_vehicle=gaze, target=swap[track.target],
                        mouth_open=track.mouth_open, eye_closure=track.eye_closure, occluder=track.occluder,
                        speed_kmh=track.speed_kmh, events=events)
-
-
-def _swap_side(name: str) -> str:
-    if name.startswith("left_"):
-        return "right_" + name[5:]
-    if name.startswith("right_"):
-        return "left_" + name[6:]
-    return name
 
 
 # --------------------------------------------------------------------------------------
@@ -1354,7 +1347,7 @@ def scripted_track(script: Sequence[ScriptedBehaviour], fps: float = 30.0, *, du
         cfg_still = _still(cfg)
         plan.cfg = cfg_still
     driver = _Driver(plan, np.zeros(n))
-    swap = _swap_side if cfg.right_hand_drive else (lambda x: x)
+    swap = mirror_side if cfg.right_hand_drive else (lambda x: x)
     prev_end, prev_kind = -1, ""
     gaze_items = [b for b in items if b.kind not in SCRIPT_OVERLAYS]
     for b in gaze_items:
