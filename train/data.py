@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from synth.dataset import DatasetError, load_manifest
+from train.augment import SequenceAugment
 from synth.shards import Shard
 
 # The network sees the centre of the stored crop: 64 of 80 pixels (synth.video.CropSpec),
@@ -113,7 +114,7 @@ class Batch:
     landmark_weight: np.ndarray
 
 
-Augment = Callable[[np.ndarray, np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray, np.ndarray]]
+Augment = SequenceAugment  # train.augment.make_sequence_augment builds the standard one
 
 
 def center_window(crops: np.ndarray, landmarks: np.ndarray, out_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -141,20 +142,21 @@ def make_batch(split: SynthSplit, starts: np.ndarray, seq_len: int, out_size: tu
     pose = split.pose[idx].astype(np.float32)
     lms = split.landmarks[idx].astype(np.float32)
     vis = split.visible[idx]
-    images, out_lms, out_pose = [], [], []
+    images, out_lms, out_pose, out_vis = [], [], [], []
     for b in range(len(starts)):
         if augment is not None and rng is not None:
-            img, p, lm = augment(crops[b], pose[b], lms[b], rng)
+            img, p, lm, v = augment(crops[b], pose[b], lms[b], vis[b], rng)
         else:
             img, lm = center_window(crops[b], lms[b], out_size)
-            p = pose[b]
+            p, v = pose[b], vis[b]
         images.append(img)
         out_pose.append(p)
         out_lms.append(lm)
+        out_vis.append(v)
     arr = np.stack(images).astype(np.float32)
     arr = normalise(arr)
     arr = arr[:, :, None] if arr.ndim == 4 else np.moveaxis(arr, -1, 2)
-    weight = np.repeat(vis[..., None], 2, -1).reshape(len(starts), seq_len, 136).astype(np.float32)
+    weight = np.repeat(np.stack(out_vis)[..., None], 2, -1).reshape(len(starts), seq_len, 136).astype(np.float32)
     if not visible_only:
         weight[:] = 1.0
     return Batch(np.ascontiguousarray(arr, np.float32), np.stack(out_pose).astype(np.float32),

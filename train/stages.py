@@ -33,6 +33,7 @@ from train.config import LossConfig, StageConfig, TrainConfig
 from train.data import Augment, SynthSplit, make_batch, step_rng
 
 STATE_FILE = "train_state.pt"
+VAL_SEQ_LEN = 300   # 10 s at 30 fps: long against the training sequences, cheap to run
 CHECKPOINT_FILE = "model.pt"
 
 
@@ -198,8 +199,11 @@ def train_stage(model: HeadPoseNet, train: SynthSplit, val: SynthSplit | None, s
         if step % stage.eval_every < updates_per_batch or step >= stage.steps:
             if dist.main:
                 if val is not None:
-                    history["val"].append({"step": step, **evaluate_split(model, val, max(1, stage.seq_len),
-                                                                          256 if stage.seq_len == 1 else 24, device)})
+                    # recurrent models are validated on sequences much longer than they train
+                    # on, so that a state that drifts over time shows up here, not in the car
+                    val_len = 1 if stage.seq_len == 1 else max(stage.seq_len, VAL_SEQ_LEN)
+                    history["val"].append({"step": step, **evaluate_split(model, val, val_len,
+                                                                          256 if val_len == 1 else 16, device)})
                     bar.write(f"{name} step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in history["val"][-1].items() if k != "step"))
                 _save(model, opt, sched, step, history, out_dir, cfg, name)
             saved_at = step
