@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from synth.dataset import (MANIFEST_NAME, all_tasks, build_manifest, job_tasks, part_name, run_tasks,
-                               track_descriptions, write_json)
+    from synth.dataset import (MANIFEST_NAME, DatasetError, all_tasks, build_manifest, job_tasks, part_name,
+                               run_tasks, track_descriptions, write_config, write_json)
     cfg = _config(args)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -94,6 +94,11 @@ def _generate(args: argparse.Namespace) -> int:
     if sharded != (args.shard_index is not None):
         print("dms synth: --shard-index and --num-shards go together", file=sys.stderr)
         return 2
+    try:
+        write_config(cfg, out)
+    except DatasetError as exc:
+        print(f"dms synth: {exc}", file=sys.stderr)
+        return 1
     tasks = job_tasks(cfg, args.shard_index, args.num_shards) if sharded else all_tasks(cfg)
     frames = sum(min(cfg.chunk_frames, cfg.frames_per_track - c * cfg.chunk_frames) for _, c in tasks)
     what = f"job {args.shard_index} of {args.num_shards}: " if sharded else ""

@@ -30,9 +30,11 @@ import numpy as np
 from dms.angles import CONVENTION
 from synth.camera import MOUNTS, Camera
 from synth.head import HeadModel, sample_accessories, sample_identity
+from synth.motion import SubjectStyle, generate_track
 from synth.realism import sample_sensor
 from synth.render import Scene, sample_lighting
-from synth.shards import write_shard
+from dms.manifest import sha256_file
+from synth.shards import Shard, ShardError, write_shard
 from synth.track import ATTENTION_TARGETS, OCCLUDERS, MotionTrack
 from synth.video import CropSpec, render_chunk, track_geometry
 
@@ -146,7 +148,6 @@ class TrackPlan:
 
 
 def plan_track(cfg: SynthConfig, track: int) -> TrackPlan:
-    from synth.motion import SubjectStyle, generate_track
     subject = track_subject(cfg, track)
     identity = sample_identity(_rng(cfg, "subject", subject))
     rng = _rng(cfg, "track", track)
@@ -194,22 +195,54 @@ def shard_name(track: int, chunk: int) -> str:
 
 def render_task(cfg_json: str, out_dir: str, track: int, chunk: int) -> dict[str, Any]:
     """Render and write one shard; returns its manifest record. Safe to run anywhere:
-    depends only on the config, the track and the chunk."""
+    depends only on the config, the track and the chunk. A shard already on disk that
+    opens and holds the expected frames is kept (an interrupted run resumes): rendering is
+    deterministic, and write_config() has checked that the folder's parameters are ours."""
     cfg = SynthConfig.from_dict(json.loads(cfg_json))
-    plan, geometry = _cached_plan(cfg_json, track)
     start = chunk * cfg.chunk_frames
     stop = min(start + cfg.chunk_frames, cfg.frames_per_track)
+    rel = shard_name(track, chunk)
+    path = Path(out_dir) / rel
+    if path.is_file():
+        try:
+            done = Shard.open(path)
+            if len(done) == stop - start:
+                return _record(path, rel, track, done.meta("subject"), chunk, start, stop - start,
+                               len(done.full_frames()[1]))
+        except ShardError:
+            pass   # half-written or damaged: render it again
+    plan, geometry = _cached_plan(cfg_json, track)
     rng = _rng(cfg, "chunk", track, chunk)
     rendered = render_chunk(plan.scene, plan.motion, geometry, start, stop, cfg.crop, plan.sensor, rng,
                             cfg.full_every, cfg.full_size)
-    rel = shard_name(track, chunk)
-    path = Path(out_dir) / rel
     write_shard(path, rendered.crops, rendered.labels, {"track": track, "subject": plan.subject, "chunk": chunk},
                 rendered.full, rendered.full_index)
-    from dms.manifest import sha256_file
+    return _record(path, rel, track, plan.subject, chunk, start, stop - start, len(rendered.full))
+
+
+def _record(path: Path, rel: str, track: int, subject: int, chunk: int, start: int, frames: int,
+            full_frames: int) -> dict[str, Any]:
     return {"file": rel, "sha256": sha256_file(path), "bytes": path.stat().st_size, "track": track,
-            "subject": plan.subject, "chunk": chunk, "start": start, "frames": stop - start,
-            "full_frames": len(rendered.full)}
+            "subject": subject, "chunk": chunk, "start": start, "frames": frames, "full_frames": full_frames}
+
+
+CONFIG_NAME = "generation.json"
+
+
+def write_config(cfg: SynthConfig, out_dir: Path) -> None:
+    """Record the parameters a folder is generated with; refuse a folder made with others,
+    so that resuming (or a shard job) never mixes two datasets."""
+    path = out_dir / CONFIG_NAME
+    mine = cfg.to_dict()
+    if path.is_file():
+        theirs = json.loads(path.read_text())
+        if theirs != mine:
+            key = next((k for k in mine if mine[k] != theirs.get(k)), "?")
+            raise DatasetError(f"{path}: this folder holds a dataset made with other parameters "
+                               f"(field '{key}': {theirs.get(key)!r}, now {mine[key]!r}); use another --out")
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(path, mine)
 
 
 def all_tasks(cfg: SynthConfig) -> list[tuple[int, int]]:
@@ -340,7 +373,6 @@ def merge_parts(out_dir: Path) -> dict[str, Any]:
 
 
 def verify_shards(out_dir: Path, records: list[dict[str, Any]]) -> None:
-    from dms.manifest import sha256_file
     for r in records:
         path = out_dir / r["file"]
         if not path.is_file():

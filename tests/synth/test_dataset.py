@@ -167,3 +167,19 @@ def test_preview_writes_a_contact_sheet_and_a_playable_mp4(dataset, tmp_path):
     while cap.read()[0]:
         frames += 1
     assert frames == 15
+
+
+def test_an_interrupted_run_resumes_and_a_foreign_folder_is_refused(dataset, tmp_path):
+    out = tmp_path / "resumed"
+    out.mkdir()
+    import shutil
+    (out / "shards").mkdir()
+    shutil.copy(dataset / "generation.json", out / "generation.json")
+    for rec in load_manifest(dataset)["shards"][:3]:
+        shutil.copy(dataset / rec["file"], out / rec["file"])
+    half = out / load_manifest(dataset)["shards"][3]["file"]
+    half.write_bytes((dataset / load_manifest(dataset)["shards"][3]["file"]).read_bytes()[:500])  # killed mid-write
+    assert _dms_synth(*SMALL, "--out", str(out), "--full-every", "20") == 0
+    assert load_manifest(out)["content_hash"] == load_manifest(dataset)["content_hash"]
+    other = SMALL[:-1] + ["99"]
+    assert _dms_synth(*other, "--out", str(out), "--full-every", "20") == 1
