@@ -30,6 +30,8 @@ SUBCOMMANDS: dict[str, str] = {
     "train": "train.cli",
     "evaluate": "train.evaluate_cli",
     "export": "export.cli",
+    "calibrate": "calibration.cli",
+    "evaluate-alerts": "runtime.alert_eval_cli",
 }
 
 
