@@ -37,44 +37,14 @@ def fast_config(method: str = "entropy", **overrides) -> CalibrationConfig:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    import torch
-
     from export.onnx_export import export_model
     from model.config import ModelConfig
-    from model.network import build_model, convert_to_recurrent
+    from tests.model_fakes import trained_like
 
-    gen = torch.Generator().manual_seed(0)
-    torch.manual_seed(0)
-    cfg = ModelConfig(input_size=(32, 32), edge_channels=(8, 16), edge_convs=(1, 1), fc_sizes=(24, 16))
-    model = convert_to_recurrent(build_model(cfg), "fc")
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.copy_(0.2 * torch.randn(m.num_features, generator=gen))
-                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=gen))
-                m.weight.copy_(1.0 + 0.2 * torch.randn(m.num_features, generator=gen))
-                m.bias.copy_(0.1 * torch.randn(m.num_features, generator=gen))
-        for layer in model.layers:
-            w = layer.recurrent.weight
-            w.copy_(0.5 * torch.randn(w.shape, generator=gen) / w.shape[1] ** 0.5)
-        for head in model.heads.values():
-            head.weight.mul_(30.0)
+    cfg = ModelConfig(input_size=(32, 32), edge_channels=(8, 16), edge_convs=(1, 1), fc_sizes=(24, 16), cell="fc")
+    model = trained_like(cfg, seed=0, radius=0.5)
     out = tmp_path_factory.mktemp("tiny_model") / "model"
     export_model(model.eval(), out, parity_frames=30)
-    return out
-
-
-@pytest.fixture(scope="session")
-def tiny_synth(tmp_path_factory) -> Path:
-    """3 subjects (one per split), one 60-frame track each, 40-px crops."""
-    from synth.cli import add_arguments, run
-
-    out = tmp_path_factory.mktemp("tiny_synth")
-    p = argparse.ArgumentParser()
-    add_arguments(p)
-    argv = ["--subjects", "3", "--tracks", "3", "--frames-per-track", "60", "--chunk-frames", "30",
-            "--crop-size", "40", "--workers", "1", "--seed", "3", "--out", str(out)]
-    assert run(p.parse_args(argv)) == 0
     return out
 
 

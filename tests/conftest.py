@@ -7,7 +7,8 @@ from synth.cli import add_arguments, run
 
 @pytest.fixture(scope="session")
 def tiny_synth(tmp_path_factory):
-    """A few tracks of small crops: enough to train a tiny model for a few steps."""
+    """A few tracks of small crops (3 subjects, one per split): enough to train, export
+    and calibrate tiny models. Made once per test session, shared by the rooms."""
     out = tmp_path_factory.mktemp("tiny_synth")
     p = argparse.ArgumentParser()
     add_arguments(p)
