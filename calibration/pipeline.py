@@ -167,7 +167,8 @@ def calibrate(model_dir: Path | str, data: Path | str, config: CalibrationConfig
 
         max_frames = (None if config.report_seconds == WHOLE_SEQUENCES
                       else max(1, int(round(config.report_seconds * report_source.fps))))
-        sequences = report_source.sequences(spec, max_frames)
+        # labels in the frame the model's pose is relative to (ray or camera, dms.perspective)
+        sequences = report_source.sequences(spec, max_frames, str(manifest.model.get("pose_frame", "camera")))
         models = {"fp32": step_path, "int8": stage / INT8_FILE, "fp16": stage / FP16_FILE}
         report = build_report(models, manifest, sequences, config.latency_threads, config.latency_steps)
         report["files"] = {"fp32": step_rel, "int8": INT8_FILE, "fp16": FP16_FILE}

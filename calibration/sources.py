@@ -232,6 +232,7 @@ class SynthSource:
         for r in sorted(records, key=lambda r: (r["track"], r["chunk"])):
             self.records.setdefault(int(r["track"]), []).append(r)
         info = {int(t["track"]): t for t in manifest.get("tracks", [])}
+        self._manifest = manifest
         self.subject = {t: int(recs[0]["subject"]) for t, recs in self.records.items()}
         self.lighting = {t: str(info.get(t, {}).get("lighting", {}).get("kind", "unknown")) for t in self.records}
         self._open: tuple[str, Any] | None = None
@@ -250,9 +251,19 @@ class SynthSource:
             self._open = (rec["file"], Shard.open(self.data_dir / rec["file"], self.color))
         return self._open[1]
 
-    def poses(self, track: int) -> np.ndarray:
-        """Camera-relative pose labels [n, 3] (pitch, yaw, roll) of every frame of a track."""
-        return np.concatenate([self._shard(r).labels["pose_camera"] for r in self.records[track]]).astype(np.float32)
+    def poses(self, track: int, pose_frame: str = "camera") -> np.ndarray:
+        """Pose labels [n, 3] (pitch, yaw, roll) of every frame of a track, relative to the
+        camera or to each crop's viewing ray (the frame a "ray" model outputs,
+        dms.perspective)."""
+        pose = np.concatenate([self._shard(r).labels["pose_camera"] for r in self.records[track]])
+        if pose_frame == "ray":
+            from dms.perspective import Intrinsics, box_centre, camera_to_ray_pose, ray_rotation
+            from synth.dataset import track_intrinsics
+
+            boxes = np.concatenate([self._shard(r).labels["crop_box"] for r in self.records[track]])
+            k = Intrinsics.from_dict(track_intrinsics(self._manifest, track))
+            pose = camera_to_ray_pose(pose, ray_rotation(*box_centre(boxes), k))
+        return pose.astype(np.float32)
 
     def images(self, track: int, start: int, stop: int, spec: PreprocessSpec) -> np.ndarray:
         """Network inputs [stop - start, C, H, W] of frames [start, stop) of a track: the
@@ -304,12 +315,14 @@ class SynthSource:
         return CalibrationSet(np.stack(images), [np.stack(s) for s in states], [s.input for s in session.states],
                               session.image_name, frames, summary, self.describe())
 
-    def sequences(self, spec: PreprocessSpec, max_frames: int | None = None) -> Iterator[Sequence]:
+    def sequences(self, spec: PreprocessSpec, max_frames: int | None = None,
+                  pose_frame: str = "camera") -> Iterator[Sequence]:
         """Each track of the split from its first frame (at most max_frames long; None:
-        the whole track), decoded one at a time."""
+        the whole track), decoded one at a time; labels in the model's pose frame."""
         for track in self.tracks:
             n = self.track_frames(track) if max_frames is None else min(self.track_frames(track), max_frames)
-            yield Sequence(f"track {track}", self.images(track, 0, n, spec), self.poses(track)[:n], self.fps)
+            yield Sequence(f"track {track}", self.images(track, 0, n, spec), self.poses(track, pose_frame)[:n],
+                           self.fps)
 
 
 def _states_leading_to(source: SynthSource, session: StepSession, spec: PreprocessSpec, track: int,
@@ -468,7 +481,8 @@ class VideoSource:
                               [s.input for s in session.states], session.image_name,
                               [(self.path.name, int(i)) for i in picked], summary, self.describe())
 
-    def sequences(self, spec: PreprocessSpec, max_frames: int | None = None) -> Iterator[Sequence]:
+    def sequences(self, spec: PreprocessSpec, max_frames: int | None = None,
+                  pose_frame: str = "camera") -> Iterator[Sequence]:
         yield Sequence(self.path.name, self.images[:max_frames], None, self.fps)
 
 

@@ -60,6 +60,8 @@ SCHEMA: dict[str, Any] = {
                 "backbone": {"type": "string"},
                 "head": {"enum": ["pose", "landmarks", "joint"]},
                 "cell": {"enum": ["none", "fc", "gru", "lstm"]},
+                # what the pose output is relative to (dms.perspective); absent = camera
+                "pose_frame": {"enum": ["ray", "camera"]},
                 "config": {"type": "object"},
             },
         },

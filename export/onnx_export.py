@@ -146,7 +146,7 @@ def build_manifest(model: HeadPoseNet, name: str | None = None,
         states.append({"input": state_input(i), "output": state_output(i), "shape": [1, n], "layer": f"layers.{i}"})
     return ModelManifest(
         model={"name": name or model_name(cfg), "backbone": cfg.backbone, "head": cfg.head,
-               "cell": cfg.cell, "config": cfg.to_dict()},
+               "cell": cfg.cell, "pose_frame": cfg.pose_frame, "config": cfg.to_dict()},
         preprocess={"height": h, "width": w, "channels": cfg.in_channels,
                     "color": "gray" if cfg.in_channels == 1 else "rgb",
                     "mean": [cfg.pixel_mean], "scale": [cfg.pixel_scale], "layout": "NCHW"},

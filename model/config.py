@@ -12,10 +12,12 @@ from typing import Any, Literal
 Backbone = Literal["edge", "vgg16"]
 Head = Literal["pose", "landmarks", "joint"]
 Cell = Literal["none", "fc", "gru", "lstm"]
+PoseFrame = Literal["ray", "camera"]
 
 BACKBONES: tuple[str, ...] = ("edge", "vgg16")
 HEADS: tuple[str, ...] = ("pose", "landmarks", "joint")
 CELLS: tuple[str, ...] = ("none", "fc", "gru", "lstm")
+POSE_FRAMES: tuple[str, ...] = ("ray", "camera")
 
 POSE_OUTPUTS = 3         # pitch, yaw, roll (dms.angles)
 LANDMARK_OUTPUTS = 136   # 68 iBUG points x (x, y), dms.landmarks
@@ -51,6 +53,11 @@ class ModelConfig:
     pixel_mean / pixel_scale: the network's input is (pixel / 255 - pixel_mean) *
         pixel_scale, the same for every channel; 0.5 and 2.0 map 8-bit pixels to [-1, 1].
         Export copies them into the manifest's preprocess block, which the runtime applies.
+    pose_frame: what the pose output is relative to. "ray" (default): the viewing ray
+        through the crop centre, the only pose a crop can show (dms.perspective); the
+        runtime turns it into the camera-relative pose with the crop centre and the camera
+        intrinsics. "camera": the camera directly (off-axis heads then carry a bias of
+        several degrees that the network cannot see).
     """
 
     backbone: Backbone = "edge"
@@ -64,6 +71,7 @@ class ModelConfig:
     edge_convs: tuple[int, ...] = (1, 1, 2, 2)
     pixel_mean: float = 0.5
     pixel_scale: float = 2.0
+    pose_frame: PoseFrame = "ray"
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -72,6 +80,8 @@ class ModelConfig:
             raise ConfigError(f"head: '{self.head}' is not one of {HEADS}")
         if self.cell not in CELLS:
             raise ConfigError(f"cell: '{self.cell}' is not one of {CELLS}")
+        if self.pose_frame not in POSE_FRAMES:
+            raise ConfigError(f"pose_frame: '{self.pose_frame}' is not one of {POSE_FRAMES}")
         if self.in_channels not in (1, 3):
             raise ConfigError(f"in_channels: must be 1 (IR/gray) or 3 (RGB), got {self.in_channels}")
         if len(self.input_size) != 2 or min(self.input_size) < 1:

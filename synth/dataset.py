@@ -166,7 +166,11 @@ def plan_track(cfg: SynthConfig, track: int) -> TrackPlan:
     motion = _trim(motion, cfg.frames_per_track)
     description = {"track": track, "subject": subject, "mount": mount, "lighting": lighting.to_dict(),
                    "accessories": accessories.to_dict(), "sensor": sensor.to_dict(),
-                   "seat_offset_m": [round(float(v), 4) for v in seat], "frames": len(motion)}
+                   "seat_offset_m": [round(float(v), 4) for v in seat], "frames": len(motion),
+                   # what a runtime knows about its camera: turns the network's ray-relative
+                   # pose into the camera-relative label (dms.perspective)
+                   "intrinsics": {"fx": float(camera.fx), "fy": float(camera.fy), "cx": float(camera.cx),
+                                  "cy": float(camera.cy)}}
     return TrackPlan(track, subject, scene, motion, sensor, description)
 
 
@@ -379,6 +383,18 @@ def verify_shards(out_dir: Path, records: list[dict[str, Any]]) -> None:
             raise DatasetError(f"{path}: listed in the manifest but missing")
         if sha256_file(path) != r["sha256"]:
             raise DatasetError(f"{path}: sha256 does not match the manifest (corrupt or replaced)")
+
+
+def track_intrinsics(manifest: dict[str, Any], track: int) -> dict[str, float]:
+    """Camera intrinsics (fx, fy, cx, cy; full-frame pixels) of one track. Datasets made
+    before they were recorded in the track descriptions get them from the seed, which
+    draws the camera before anything else about the track."""
+    for t in manifest.get("tracks", []):
+        if t["track"] == track and "intrinsics" in t:
+            return {k: float(v) for k, v in t["intrinsics"].items()}
+    cfg = SynthConfig.from_dict(manifest["config"])
+    cam = plan_track(cfg, track).scene.camera
+    return {"fx": cam.fx, "fy": cam.fy, "cx": cam.cx, "cy": cam.cy}
 
 
 def load_manifest(data_dir: Path | str, verify: bool = False) -> dict[str, Any]:

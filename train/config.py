@@ -57,6 +57,13 @@ class LossConfig:
     pose_unit_deg: float = 10.0
     landmark_weight: float = 1.0
     visible_landmarks_only: bool = True
+    # Sequences only (stage 2): weight of the L2 loss on the frame-to-frame change of the
+    # pose error, i.e. on the squared jitter that `dms evaluate` reports. 0 = the patent's
+    # plain L2. Why have it: the per-frame error is mostly a slowly varying offset, so plain
+    # L2 barely rewards a tracker for removing frame-to-frame jitter, which is what makes
+    # an alert's glance start and end times shake; the same term is the "temporal
+    # consistency" loss of video pose estimators (e.g. Kocabas et al., VIBE, CVPR 2020).
+    temporal_weight: float = 0.0
 
 
 @dataclass

@@ -17,7 +17,8 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from synth.dataset import DatasetError, load_manifest
+from dms.perspective import Intrinsics, box_centre, camera_to_ray_pose, ray_rotation
+from synth.dataset import DatasetError, load_manifest, track_intrinsics
 from train.augment import SequenceAugment
 from synth.shards import Shard
 
@@ -30,9 +31,12 @@ NETWORK_WINDOW = 0.8
 class SynthSplit:
     """All frames of one split, in track order.
 
-    crops [N, H, W] (or [N, H, W, 3]) uint8; pose [N, 3] camera-relative degrees;
-    landmarks [N, 68, 2] crop-normalised; visible [N, 68]; track [N]; frame [N] (index in
-    its track). A sequence never crosses a track boundary.
+    crops [N, H, W] (or [N, H, W, 3]) uint8; pose [N, 3] the training label in degrees,
+    relative to the camera or to the ray through the crop centre (pose_frame,
+    dms.perspective); pose_camera [N, 3] the camera-relative pose (what is evaluated);
+    rays [N, 3, 3] the ray frame of each crop (turns ray-relative outputs into camera-
+    relative ones); landmarks [N, 68, 2] crop-normalised; visible [N, 68]; track [N];
+    frame [N] (index in its track). A sequence never crosses a track boundary.
     """
 
     crops: np.ndarray
@@ -43,10 +47,13 @@ class SynthSplit:
     frame: np.ndarray
     fps: float
     content_hash: str
+    pose_camera: np.ndarray
+    rays: np.ndarray
+    pose_frame: str = "camera"
 
     @classmethod
     def load(cls, data_dir: Path | str, split: str, max_frames: int | None = None,
-             progress: bool = True) -> SynthSplit:
+             progress: bool = True, pose_frame: str = "camera") -> SynthSplit:
         data_dir = Path(data_dir)
         manifest = load_manifest(data_dir)
         color = manifest["config"]["color"] == "rgb"
@@ -55,18 +62,29 @@ class SynthSplit:
             raise DatasetError(f"{data_dir / 'manifest.json'}: no shards in split '{split}'")
         if max_frames is not None:
             records = _spread(records, max_frames)
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("crops", "pose", "landmarks", "visible", "track", "frame")}
+        if pose_frame not in ("camera", "ray"):
+            raise ValueError(f"pose_frame: '{pose_frame}' is not 'camera' or 'ray'")
+        keys = ("crops", "pose_camera", "rays", "landmarks", "visible", "track", "frame")
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+        intrinsics: dict[int, Intrinsics] = {}
         for rec in tqdm(records, desc=f"loading {split}", unit="shard", disable=not progress):
             sh = Shard.open(data_dir / rec["file"], color)
             lab = sh.labels
             parts["crops"].append(sh.crops())
-            parts["pose"].append(lab["pose_camera"])
+            parts["pose_camera"].append(lab["pose_camera"])
+            if rec["track"] not in intrinsics:
+                intrinsics[rec["track"]] = Intrinsics.from_dict(track_intrinsics(manifest, rec["track"]))
+            parts["rays"].append(ray_rotation(*box_centre(lab["crop_box"]), intrinsics[rec["track"]]).astype(np.float32))
             parts["landmarks"].append(lab["landmarks_2d"])
             parts["visible"].append(lab["visibility"])
             parts["track"].append(np.full(len(sh), rec["track"], np.int32))
             parts["frame"].append(lab["frame"])
-        return cls(**{k: np.concatenate(v) for k, v in parts.items()}, fps=float(manifest["config"]["fps"]),
-                   content_hash=manifest["content_hash"])
+        arrays = {k: np.concatenate(v) for k, v in parts.items()}
+        pose = arrays["pose_camera"]
+        if pose_frame == "ray":
+            pose = camera_to_ray_pose(pose, arrays["rays"].astype(np.float64)).astype(np.float32)
+        return cls(**arrays, pose=pose, fps=float(manifest["config"]["fps"]),
+                   content_hash=manifest["content_hash"], pose_frame=pose_frame)
 
     def __len__(self) -> int:
         return len(self.crops)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from dms.perspective import ray_to_camera_pose
 from model.checkpoint import load_checkpoint
 from model.network import HeadPoseNet
 from train.data import SynthSplit, center_window
@@ -36,7 +37,9 @@ def _track_images(split: SynthSplit, sl: slice, model: HeadPoseNet) -> np.ndarra
 @torch.no_grad()
 def predict_tracks(model: HeadPoseNet, split: SynthSplit, desc: str) -> dict[str, list[np.ndarray]]:
     """Run `model` over every track of `split`, frame after frame carrying the state (one
-    chunk of frames per forward pass). Returns per-track arrays per output."""
+    chunk of frames per forward pass). Returns per-track arrays per output; the pose is
+    always camera-relative (a ray-relative output is turned back with each crop's ray, as
+    the runtime does)."""
     model.eval()
     out: dict[str, list[np.ndarray]] = {}
     for _, sl in tqdm(split.tracks(), desc=desc, unit="track"):
@@ -49,13 +52,16 @@ def predict_tracks(model: HeadPoseNet, split: SynthSplit, desc: str) -> dict[str
             for k, tensor in res.items():
                 parts.setdefault(k, []).append(tensor[0].numpy())
         for k, chunks in parts.items():
-            out.setdefault(k, []).append(np.concatenate(chunks))
+            values = np.concatenate(chunks)
+            if k == "pose" and model.config.pose_frame == "ray":
+                values = ray_to_camera_pose(values, split.rays[sl].astype(np.float64)).astype(np.float32)
+            out.setdefault(k, []).append(values)
     return out
 
 
 def _truth(split: SynthSplit) -> tuple[list[np.ndarray], list[np.ndarray]]:
     tracks = split.tracks()
-    return [split.pose[sl] for _, sl in tracks], [split.landmarks[sl].reshape(-1, 136) for _, sl in tracks]
+    return [split.pose_camera[sl] for _, sl in tracks], [split.landmarks[sl].reshape(-1, 136) for _, sl in tracks]
 
 
 def _metrics(pred: dict[str, list[np.ndarray]], pose_truth: list[np.ndarray], lm_truth: list[np.ndarray]) -> MethodMetrics:

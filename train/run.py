@@ -40,8 +40,10 @@ def run_training(cfg: TrainConfig, stages: str = "all", resume: bool = True,
         (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     aug: Augment | None = default_augment(cfg) if isinstance(augment, str) else augment
     t0 = time.perf_counter()
-    train = SynthSplit.load(cfg.data, "train", progress=dist.main)
-    val = SynthSplit.load(cfg.data, "val", max_frames=cfg.val_frames, progress=dist.main) if dist.main else None
+    frame = cfg.model.pose_frame
+    train = SynthSplit.load(cfg.data, "train", progress=dist.main, pose_frame=frame)
+    val = SynthSplit.load(cfg.data, "val", max_frames=cfg.val_frames, progress=dist.main,
+                          pose_frame=frame) if dist.main else None
     timings: dict[str, float] = {"load_s": time.perf_counter() - t0}
     torch.manual_seed(cfg.seed)   # identical initial weights on every rank (DDP also broadcasts)
     stage1_ckpt = out / "stage1" / CHECKPOINT_FILE

@@ -78,13 +78,18 @@ class _SequenceForward(nn.Module):
 def losses(out: dict[str, torch.Tensor], pose: torch.Tensor, lms: torch.Tensor, lm_w: torch.Tensor,
            cfg: LossConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """L2 (patent): mean squared pose error in units of pose_unit_deg, plus the weighted
-    mean squared landmark error (hidden landmarks weighted 0 when visible_only)."""
+    mean squared landmark error (hidden landmarks weighted 0 when visible_only), plus on
+    sequences the weighted squared frame-to-frame change of the pose error (temporal_weight)."""
     total = torch.zeros((), device=pose.device)
     parts: dict[str, float] = {}
     if "pose" in out:
-        lp = (((out["pose"] - pose) / cfg.pose_unit_deg) ** 2).mean()
-        total = total + lp
+        err = (out["pose"] - pose) / cfg.pose_unit_deg
+        total = total + (err ** 2).mean()
         parts["pose_mae"] = float((out["pose"] - pose).abs().mean().detach())
+        if cfg.temporal_weight > 0 and err.ndim == 3 and err.shape[1] > 1:
+            change = err[:, 1:] - err[:, :-1]         # [B, T-1, 3]: the jitter, per frame
+            total = total + cfg.temporal_weight * (change ** 2).mean()
+            parts["pose_jitter"] = float(change.abs().mean().detach()) * cfg.pose_unit_deg
     if "landmarks" in out:
         w = lm_w if cfg.visible_landmarks_only else torch.ones_like(lm_w)
         ll = (w * (out["landmarks"] - lms) ** 2).sum() / w.sum().clamp_min(1.0)
