@@ -23,7 +23,6 @@ import numpy as np
 import onnx
 import torch
 
-from dms.demo import placeholder_clip
 from export.names import IMAGE_INPUT, state_input, state_output
 from model.config import ModelConfig
 from model.network import HeadPoseNet
@@ -46,6 +45,20 @@ PARITY_SEED = 0
 # split reductions), and the step times reported are single-core figures (ONNX Runtime
 # with 2 threads: ~0.6x of it on this machine).
 PARITY_THREADS = 1
+
+
+def placeholder_clip(frames: int, size: tuple[int, int], seed: int) -> np.ndarray:
+    """A bright ellipse drifting left and right over noise: frames [T, 1, H, W] in [0, 1].
+    Exercises the step graph and the carried state without needing a dataset."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    clip = np.empty((frames, 1, h, w), np.float32)
+    for t in range(frames):
+        cx = w / 2 + 0.2 * w * np.sin(2 * np.pi * t / frames)
+        face = (((xx - cx) / (0.3 * w)) ** 2 + ((yy - h / 2) / (0.4 * h)) ** 2) < 1.0
+        clip[t, 0] = 0.2 + 0.6 * face + 0.05 * rng.standard_normal((h, w)).astype(np.float32)
+    return np.clip(clip, 0.0, 1.0)
 
 
 @dataclass
@@ -82,7 +95,7 @@ class ParityReport:
 def parity_clip(cfg: ModelConfig, frames: int = PARITY_FRAMES, seed: int = PARITY_SEED) -> np.ndarray:
     """A deterministic clip as network input [T, C, H, W] float32 (after preprocess).
 
-    The moving blob of dms.demo.placeholder_clip; for RGB each channel is shifted by a few
+    The moving blob of placeholder_clip; for RGB each channel is shifted by a few
     pixels so that a channel-order mistake changes the result.
     """
     gray = placeholder_clip(frames, cfg.input_size, seed)[:, 0]

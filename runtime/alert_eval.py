@@ -160,8 +160,9 @@ MATCH_EARLY_S = 1.0
 MATCH_LATE_S = 2.0
 # VATS sums many glances, and each glance's head-pose interval differs from its gaze label
 # by up to ~0.3 s (the head leaves the cone after the gaze label switches and comes back
-# after the gaze does; measured: the long-distraction latencies reach 0.37 s with perfect
-# pose). Over a build-up of 6-8 glances that adds up to +-2 s either way, so the VATS window
+# after the gaze does; measured: the long-distraction latencies reached 0.37 s with perfect
+# pose before that clock was backdated to the head-movement onset, and VATS sums the zone
+# intervals, not backdated). Over a build-up of 6-8 glances that adds up to +-2 s either way, so the VATS window
 # is wider: the alert still belongs to the same build-up (the budget is 10 s), and a
 # warning 1.5 s "early" because the head stayed away longer than the eyes is not a false
 # alert plus a miss.
@@ -223,7 +224,7 @@ NORMAL_MAX_GLANCE_S = 2.5
 NEAR_THRESHOLD_S = 0.5
 # An unmatched alert that fired on a sample without a face, or whose glance went this long
 # without one, is put down to the face being lost (the monitor continues a glance while it
-# cannot see the driver): longer than tracking blips and the 0.2 s return confirmation, a
+# cannot see the driver, if the face was lost at a far pose): longer than tracking blips and the 0.2 s return confirmation, a
 # third of the 3 s rule.
 FACE_LOST_CAUSE_S = 1.0
 

@@ -7,7 +7,8 @@ with hand-computed times. Writing events durably is the caller's job (runtime/ev
 log each update, then report it.
 
 Time model. A sample's state holds until the next sample. A glance starts at its first
-off-road sample, and its duration at a later sample t is t - start. Every rule fires on
+off-road sample, and its duration at a later sample t is t - start (the long-distraction
+clock may start up to 0.2 s earlier, see below). Every rule fires on
 the first sample whose timestamp satisfies it (duration >= threshold, with 1 us of float
 tolerance), and only on a sample that still shows the behaviour, so the latency is at
 most one frame period at any frame rate and an alert never fires on a sample where the
@@ -20,16 +21,25 @@ The rules (numbers from attention_config.py, Euro NCAP by default):
 * a glance ends only after ``return_confirm_s`` back on the road; shorter on-road blips
   are tracking noise and belong to the glance (so one glance is never two);
 * long distraction: one glance >= 3 s. One event per glance; it escalates in place
-  (pre-warning -> warning -> critical) and closes, with its end time, when the glance ends;
+  (pre-warning -> warning -> critical) and closes, with its end time, when the glance ends.
+  Its clock starts at the onset of the head movement that led off the road, at most 0.2 s
+  before the first off-road sample: the gaze leaves the road as the head starts to turn,
+  but the head pose crosses the cone's edge only late in the turn. The onset is the first
+  of the consecutive samples up to the exit that each moved >= 30 deg/s (over the last
+  0.1 s) towards where the head left the road; a slow drift across the edge is not
+  backdated, nor is a jump between two samples. Event detail ``onset_t``;
 * VATS: >= 10 s of glances within the last 30 s, reset by >= 2 s back on the road. The
   event lasts until that reset. A glance that has reached a long-distraction warning is
   not counted again by VATS (one glance, one alert), and while a distraction event is
   open no second one starts; it escalates instead;
 * unresponsive (critical): the behaviour that was warned about continues 3 s after the
   warning, or lasts >= 6 s; never on the warning's own sample;
-* no face / untrusted tracking: during a glance it continues the glance (the driver has
-  not been seen back on the road: openpilot counts no face like distraction, and a
-  driver turned to the back seat often loses the face); from the road it is not a
+* no face / untrusted tracking: during a glance whose last seen pose lay >= 10 deg beyond
+  the on-road cone, it continues the glance (the driver has not been seen back on the
+  road: openpilot counts no face like distraction, and a driver turned to the back seat
+  often loses the face); lost nearer the road (a hand raised to the face as the head comes
+  back from a mirror), it counts like a return: the glance ends where the face was lost
+  once that has lasted the 0.2 s return confirmation. From the road it is not a
   distraction. Either way, >= 5 s of it raises "monitoring_unavailable" (Euro NCAP: say so
   within 10 s), which ends once the face is back for 0.5 s;
 * speed gate: below the gate no alert starts or escalates and alert clocks do not run;
@@ -37,13 +47,15 @@ The rules (numbers from attention_config.py, Euro NCAP by default):
   that began at a standstill warns 3 s after the car passes 20 km/h, not at once. An
   event already open when the gate closes stays open until its behaviour ends;
 * drowsiness (landmarks): a continuous eye closure >= 1.5 s (critical per the
-  unresponsive rule), PERCLOS >= 15 % over 60 s; head only: repeated nods. Eyes are
-  judged only while the head is on the road (looking down lowers the eyelids).
+  unresponsive rule), PERCLOS >= 15 % over 60 s; head only: repeated nods (a slow sink
+  straight down, then a fast recovery; drowsiness.NodDetector). Eyes are judged only while
+  the head is on the road (looking down lowers the eyelids).
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence, Union
 
@@ -263,8 +275,16 @@ class AttentionMonitor:
         self._glance_frame = 0
         self._glance_stats = _PoseStats()
         self._glance_excluded = False   # covered by a long-distraction warning: VATS skips it
-        self._on_road_since: float | None = None
+        self._glance_onset = 0.0        # the long-distraction clock's start (head movement onset)
+        self._on_road_since: float | None = None   # first of the current run of visible on-road samples
+        # first of the current run of samples that do not show the glance: on the road, or the
+        # face lost near the road. The glance ends here once the run lasts return_confirm_s.
+        self._returned_since: float | None = None
         self._prev_off = False          # the last visible sample was away (cone hysteresis)
+        self._last_offset: tuple[float, float] | None = None   # of the last visible sample
+        # recent visible samples (t, d_pitch, d_yaw) for the movement onset, back to
+        # onset_backdate_s + onset_speed_window_s
+        self._recent: deque[tuple[float, float, float]] = deque()
         # VATS: segments of counted glance time [start, end) (end None = open), with start frames
         self._segments: list[list[Any]] = []
         # availability
@@ -276,7 +296,8 @@ class AttentionMonitor:
         self._eyes = EyeClosureTracker(d.ear_closed, d.ear_open)
         self._perclos = PerclosWindow(d.perclos_window_s)
         self._nods = NodDetector(d.nod_depth_deg, d.nod_recover_deg, d.nod_max_s, d.nod_window_s,
-                                 d.nod_min_descent_s, d.nod_max_return_s)
+                                 d.nod_min_descent_s, d.nod_max_return_s, d.nod_bottom_fraction,
+                                 d.nod_max_side_deg)
         self._closure_frame = 0
         # open events
         self.distraction: _Event | None = None
@@ -301,7 +322,7 @@ class AttentionMonitor:
         """How long the current glance has lasted (0 on the road)."""
         if not self._in_glance or self._prev_t is None:
             return 0.0
-        end = self._on_road_since if self._on_road_since is not None else self._prev_t
+        end = self._returned_since if self._returned_since is not None else self._prev_t
         return end - self._glance_start
 
     def driver_changed(self) -> None:
@@ -332,8 +353,8 @@ class AttentionMonitor:
         elif self.gate_open and speed < g.min_speed_kmh - g.hysteresis_kmh:
             self.gate_open, self._gate_since = False, None
             out.append(StateChange(t, frame, "speed_gate_closed", {"speed_kmh": speed}))
-            pending = self._in_glance and self._on_road_since is not None
-            self._close_segment(self._on_road_since if pending and self._on_road_since is not None else t)
+            pending = self._in_glance and self._returned_since is not None
+            self._close_segment(self._returned_since if pending and self._returned_since is not None else t)
 
         # 2. the neutral pose
         visible = sample.pose is not None and sample.trusted
@@ -345,38 +366,50 @@ class AttentionMonitor:
         if learned is not None:
             name = "neutral_learned" if learned.kind == "learned" else "neutral_relearn"
             out.append(StateChange(t, frame, name, {"neutral": list(learned.neutral)}))
+            self._recent.clear()        # offsets from the old neutral
 
         # 3. where the driver looks: "on", "off" or "unknown"
         offset: tuple[float, float] | None = None
-        d_pitch: float | None = None
         if pose is not None:
             dp, dy, _ = relative_pose(pose, self.learner.neutral)
-            offset, d_pitch = (dp, dy), dp
+            offset = (dp, dy)
             zone = self.classifier.zone(dp, dy, was_off_road=self._prev_off)
             off = self.classifier.counts_off_road(zone)
             self._prev_off = zone != ROAD
             cls = "off" if off else "on"
+            self._last_offset = offset
+            self._recent.append((t, dp, dy))
+            horizon = t - c.long_distraction.onset_backdate_s - c.long_distraction.onset_speed_window_s
+            while len(self._recent) >= 2 and self._recent[1][0] <= horizon:
+                self._recent.popleft()   # keep one sample at or before the horizon
         else:
             zone, cls = NO_FACE, "unknown"
+            self._recent.clear()         # an onset is only judged over samples that were seen
         self.zone = zone
 
         # 4. glances
         if cls == "off":
-            self._on_road_since = None
+            self._on_road_since = self._returned_since = None
             if not self._in_glance:
                 self._in_glance = True
                 self._glance_id += 1
                 self._glance_start, self._glance_frame = t, frame
+                self._glance_onset = self._movement_onset(t)
                 self._glance_stats = _PoseStats()
                 self._glance_excluded = False
         elif cls == "unknown":
             self._on_road_since = None
+            if self._in_glance and self._returned_since is None and not self._lost_far():
+                self._returned_since = t     # lost near the road: as good as a return
         else:
             if self._on_road_since is None:
                 self._on_road_since = t
-            if self._in_glance and t - self._on_road_since >= c.glance.return_confirm_s - TIME_EPS:
-                out.extend(self._end_glance(t, frame))
-        ongoing = self._in_glance and self._on_road_since is None   # this sample shows the glance
+            if self._returned_since is None:
+                self._returned_since = t
+        if (self._in_glance and self._returned_since is not None
+                and t - self._returned_since >= c.glance.return_confirm_s - TIME_EPS):
+            out.extend(self._end_glance(t, frame))
+        ongoing = self._in_glance and self._returned_since is None   # this sample shows the glance
         if ongoing:
             self._glance_stats.add(zone, pose, offset)
             if self.distraction is not None and self.distraction.glance_id == self._glance_id:
@@ -407,7 +440,7 @@ class AttentionMonitor:
 
         # 8. drowsiness
         if c.drowsiness.enabled:
-            out.extend(self._drowsiness(sample, t, frame, cls, d_pitch, speed))
+            out.extend(self._drowsiness(sample, t, frame, cls, offset, speed))
 
         self._prev_t, self._prev_frame = t, frame
         return out
@@ -459,10 +492,50 @@ class AttentionMonitor:
             if seg[1] <= seg[0]:
                 self._segments.pop()
 
+    def _lost_far(self) -> bool:
+        """Whether the face was lost at a far pose (the glance then continues unseen)."""
+        return self._last_offset is not None and self.classifier.far_from_road(
+            self._last_offset[0], self._last_offset[1], self.config.glance.face_lost_far_margin_deg)
+
+    def _movement_onset(self, t: float) -> float:
+        """When the head movement that took the head off the road at ``t`` began (>= t - onset_backdate_s).
+
+        A sample is part of the movement when, since the sample ``onset_speed_window_s``
+        before it, the head moved >= ``onset_speed_deg_s`` towards where it left the road
+        (the exit sample's offset direction). The onset is the earliest sample of the unbroken
+        run of such samples that ends at the exit. A sample's state holds until the next, so a
+        head that jumped between two samples moved at the later one: a step is not backdated.
+        """
+        ld = self.config.long_distraction
+        h = self._recent
+        if ld.onset_backdate_s <= 0 or len(h) < 2 or h[-1][0] != t:
+            return t
+        norm = math.hypot(h[-1][1], h[-1][2])
+        if norm <= 0.0:
+            return t
+        up, uy = h[-1][1] / norm, h[-1][2] / norm
+        limit = t - ld.onset_backdate_s
+        onset = t
+        j = len(h) - 1                  # baseline of sample i: the latest one >= window before it
+        for i in range(len(h) - 1, 0, -1):
+            ti, pi, yi = h[i]
+            j = min(j, i - 1)
+            while j >= 0 and h[j][0] > ti - ld.onset_speed_window_s + TIME_EPS:
+                j -= 1
+            if j < 0:
+                break                   # not seen long enough to judge
+            tj, pj, yj = h[j]
+            if ((pi - pj) * up + (yi - yj) * uy) / (ti - tj) < ld.onset_speed_deg_s - 1e-9:
+                break
+            onset = ti
+            if ti <= limit + TIME_EPS:
+                break                   # older samples could only be clamped to the limit
+        return max(onset, limit)
+
     def _end_glance(self, t: float, frame: int) -> list[Output]:
-        """The driver has been back on the road long enough: the glance ended at _on_road_since."""
-        assert self._on_road_since is not None
-        end = self._on_road_since
+        """The driver has been back long enough: the glance ended at _returned_since."""
+        assert self._returned_since is not None
+        end = self._returned_since
         self._close_segment(end)
         self._in_glance = False
         out: list[Output] = []
@@ -485,8 +558,9 @@ class AttentionMonitor:
         return total
 
     def _gated_glance_clock(self, t: float) -> float:
+        """The one-glance clock (long distraction, "away" escalation): from the movement onset."""
         assert self._gate_since is not None
-        return t - max(self._glance_start, self._gate_since)
+        return t - max(self._glance_onset, self._gate_since)
 
     def _distraction_rules(self, t: float, frame: int, speed: float, zone: str, pose: Pose | None,
                            offset: tuple[float, float] | None) -> list[Output]:
@@ -505,6 +579,7 @@ class AttentionMonitor:
             if level is not None and ev is None:
                 ev = self._new_event(LONG_DISTRACTION, level, t, frame, self._glance_start, self._glance_frame,
                                      speed, self._glance_stats.copy(), "long_distraction")
+                ev.detail["onset_t"] = round(self._glance_onset, 6)
                 ev.glance_id = self._glance_id
                 ev.last_frame = frame
                 self.distraction = ev
@@ -536,6 +611,7 @@ class AttentionMonitor:
                     # the pre-warned glance tips the time-sharing budget: the warning comes from
                     # VATS, and the event becomes a VATS event (it now lasts until the 2 s reset)
                     ev.type = VATS
+                    ev.detail.pop("onset_t", None)     # VATS sums what the zones saw
                     ev.start_t, ev.start_frame = min(ev.start_t, start_t), min(ev.start_frame, start_frame)
                     ev.detail["cumulative_s"] = round(cumulative, 6)
                     ev.escalate("warning", t, frame, "vats")
@@ -589,7 +665,7 @@ class AttentionMonitor:
                 out.append(ev.snapshot("start", t, frame, self.neutral))
         return out
 
-    def _drowsiness(self, sample: Sample, t: float, frame: int, cls: str, d_pitch: float | None,
+    def _drowsiness(self, sample: Sample, t: float, frame: int, cls: str, offset: tuple[float, float] | None,
                     speed: float) -> list[Output]:
         c = self.config
         d = c.drowsiness
@@ -653,7 +729,10 @@ class AttentionMonitor:
             self.perclos = ev
             out.append(ev.snapshot("start", t, frame, self.neutral))
         # nodding (head only)
-        self._nods.update(t, d_pitch)
+        if offset is None:
+            self._nods.update(t, None)
+        else:
+            self._nods.update(t, offset[0], offset[1])
         count = self._nods.count(t)
         if self.nodding is not None:
             self.nodding.last_frame = frame

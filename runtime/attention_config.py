@@ -158,6 +158,17 @@ class NeutralConfig:
     # infotainment and shoulder glances out while allowing a ~15 deg error in the mount.
     gate_pitch_deg: float = 20.0
     gate_yaw_deg: float = 30.0
+    # Engineering: the same gate for roll. The neutral's roll matters although the zones
+    # compare only pitch and yaw: offsets are the rotation R_neutral^T R_pose, so a neutral
+    # rolled by r turns a yaw of y into a pitch offset of about y sin r (a 40 deg mirror
+    # glance against a neutral learned 20 deg rolled reads 14 deg of pitch), and the nod
+    # detector reads that pitch. Without it a head resting against the door or a hand
+    # (tilted 12-35 deg, synth/motion.py) or a sideways neck stretch (28-42 deg) through the
+    # first 10 s at speed became the neutral (measured: a 22 deg roll learned, 19 deg off
+    # the driver's posture). 15 deg passes postural roll, tracker noise and a camera mount
+    # rolled by a few degrees: over 520 synthetic drives with 2.5 deg tracker noise, 10 deg
+    # left 2 drivers unlearned after 2 min, 15 deg none.
+    gate_roll_deg: float = 15.0
     # A gap longer than this between samples counts as this much time (a stalled feed
     # must not complete learning in one jump). Engineering: 10 frames at 20 Hz.
     max_gap_s: float = 0.5
@@ -168,7 +179,7 @@ class NeutralConfig:
     relearn_max_speed_kmh: float = 5.0
 
     def validate(self, where: str = "neutral") -> None:
-        for name in ("learn_s", "gate_pitch_deg", "gate_yaw_deg", "max_gap_s", "relearn_absent_s"):
+        for name in ("learn_s", "gate_pitch_deg", "gate_yaw_deg", "gate_roll_deg", "max_gap_s", "relearn_absent_s"):
             _positive(getattr(self, name), f"{where}.{name}")
         _positive(self.min_speed_kmh, f"{where}.min_speed_kmh", allow_zero=True)
         _positive(self.relearn_max_speed_kmh, f"{where}.relearn_max_speed_kmh", allow_zero=True)
@@ -197,9 +208,20 @@ class GlanceConfig:
     # on-road runs are tracking noise inside a glance (4-6 frames at 20-30 Hz) and count
     # as part of it; real on-road glances last longer (ISO 15007 glance durations).
     return_confirm_s: float = 0.2
+    # Engineering: a face lost during a glance continues the glance (openpilot counts no
+    # face like distraction: a head turned beyond the detector, towards the back seat, loses
+    # the face) only if the last pose seen lay this far beyond the on-road cone. Lost nearer
+    # the cone, the head may have been on its way back (a hand raised to the face just as a
+    # mirror glance ends: in `dms evaluate-alerts` every face-lost false alert of normal
+    # driving had the face lost within 3 deg of the cone's edge), so the loss ends the
+    # glance instead, as a return would. 10 deg is 4x the tracker's 2.5 deg error (SPEC.md:
+    # BIWI MAE ~3 deg) and 1-3 frames at 30 fps of a head returning at 100-300 deg/s (the
+    # head-movement main sequence, Zangemeister et al. 1981).
+    face_lost_far_margin_deg: float = 10.0
 
     def validate(self, where: str = "glance") -> None:
         _positive(self.return_confirm_s, f"{where}.return_confirm_s", allow_zero=True)
+        _positive(self.face_lost_far_margin_deg, f"{where}.face_lost_far_margin_deg", allow_zero=True)
 
 
 @dataclass(frozen=True)
@@ -217,6 +239,29 @@ class LongDistractionConfig:
     # with the highest from_kmh <= speed applies. Empty: warning_s at every speed.
     # EU ADDW: ((20, 6.0), (50, 3.5)).
     warning_s_by_speed: tuple[tuple[float, float], ...] = ()
+    # Engineering: the glance clock starts at the onset of the head movement that led off
+    # the road, at most this long before the first off-road sample. The gaze leaves the road
+    # as the head starts turning (the head starts with the gaze shift, Freedman 2008; in
+    # driving it often leads, Land 1992), but the head pose crosses the cone's edge only late
+    # in the turn, most for targets just beyond the edge (infotainment, cluster): measured in
+    # `dms evaluate-alerts`, warnings came up to 0.37 s (p95 0.27 s) after the gaze-label due
+    # time against the 0.2 s latency target. 0.2 s removes most of that lag while
+    # bounding what backdating can add to any glance: a normal glance (<= 2.5 s) is not
+    # pushed to 3 s; labelled glances of 2.8-3.0 s now may warn. 0 switches backdating off.
+    # Only this clock (the 3 s warning and the 6 s "away" escalation of one glance) is
+    # backdated; VATS sums what the zones saw.
+    onset_backdate_s: float = 0.2
+    # Engineering: a sample shows the head moving off the road when, over the last
+    # onset_speed_window_s, it moved at least this fast (deg/s) towards where it left the
+    # road. 30 deg/s is 10x postural sway (~1-3 deg at ~0.25 Hz, a few deg/s) and a third of
+    # the peak speed of the slowest glance-sized head turns (~90 deg/s for 15 deg, main
+    # sequence, Zangemeister et al. 1981): a slow drift across the edge is not backdated.
+    onset_speed_deg_s: float = 30.0
+    # Engineering: speeds over 0.1 s (3 frames at 30 fps), not frame to frame: a 2.5 deg
+    # tracker error (the 2-3 deg), correlated over 0.3 s as `dms evaluate-alerts`
+    # models it, moves ~35 deg/s between frames at 30 fps but ~13 deg/s over 0.1 s, while a head
+    # slowing down on a target just past the cone's edge still covers 5+ deg in 0.1 s.
+    onset_speed_window_s: float = 0.1
 
     def warning_at(self, speed_kmh: float) -> float:
         chosen = self.warning_s
@@ -228,6 +273,9 @@ class LongDistractionConfig:
     def validate(self, where: str = "long_distraction") -> None:
         _positive(self.prewarning_s, f"{where}.prewarning_s", allow_none=True)
         _positive(self.warning_s, f"{where}.warning_s")
+        _positive(self.onset_backdate_s, f"{where}.onset_backdate_s", allow_zero=True)
+        _positive(self.onset_speed_deg_s, f"{where}.onset_speed_deg_s")
+        _positive(self.onset_speed_window_s, f"{where}.onset_speed_window_s")
         last = -math.inf
         for i, entry in enumerate(self.warning_s_by_speed):
             _check(len(entry) == 2, f"{where}.warning_s_by_speed[{i}]", "must be (from_kmh, warning_s)")
@@ -308,23 +356,47 @@ class DrowsinessConfig:
     # Engineering: PERCLOS is judged only once this much eye data lies in the window
     # (a 2 s closure in the first 3 s of a trip is not 66 % PERCLOS).
     perclos_min_observed_s: float = 30.0
-    # Nodding (head-only), all engineering: the pitch sinks >= 15 deg below neutral taking
-    # >= 0.5 s to reach its deepest point, jerks back above -5 deg within 0.5 s of it, 3 s
-    # at most in all; 2 such nods in 60 s raise a drowsiness warning. Conversational nods
-    # are 5-10 deg; a deliberate look at the lap drops in ~0.2-0.3 s (as fast as it returns),
-    # a dozing head sinks slowly and snaps back.
+    # Nodding (head only), all engineering. A dozing head sinks slowly, often rests, then
+    # jerks back up as the driver wakes (synth/motion.py: 15-40 deg over 1-3 s, eyes shut
+    # 1.5-5 s, back in 0.25-0.45 s); a look at the cluster, the console or the lap is a fast
+    # head movement (main sequence, ~0.3-0.5 s for 15-50 deg, Zangemeister et al. 1981) that
+    # holds, then returns. So a nod: the pitch offset sinks below -nod_recover_deg, goes at
+    # least nod_depth_deg deep (conversational nods are 5-10 deg) and comes back above
+    # -nod_recover_deg within nod_max_s; it took >= nod_min_descent_s to reach the bottom of
+    # the drop, came back from the bottom within nod_max_return_s, and pointed straight
+    # down. nods_for_warning nods within nod_window_s raise a drowsiness warning.
     nod_depth_deg: float = 15.0
     nod_recover_deg: float = 5.0
-    nod_min_descent_s: float = 0.5
+    # The bottom of the drop is reached at the first sample at least this fraction of the
+    # deepest offset deep (and left at the last one). Measuring the descent to the single
+    # deepest sample was the bug that made ~9 nodding alerts per hour of normal driving
+    # (`dms evaluate-alerts`): in a held look-down, sway and tracker noise put the deepest
+    # sample anywhere in the hold, so a fast cluster glance held 0.5 s "took 0.5 s to sink".
+    # 0.7 is past the steep part of a smooth movement (a minimum-jerk step covers 70 % of
+    # its amplitude at 61 % of its duration), and the 30 % left (>= 4.5 deg of a 15 deg
+    # drop) is ~2x the tracker's error, so noise on the hold does not move the bottom.
+    nod_bottom_fraction: float = 0.7
+    # Time from -nod_recover_deg to the bottom, measured on synthetic drives: a nod takes
+    # 0.3-1.0 s (p5-p95, median 0.6 s), a look down 0.07-0.27 s (p1-p95; 0.03-0.47 s with
+    # 2.5 deg tracker noise). 0.4 s keeps ~75 % of single nods (two are needed).
+    nod_min_descent_s: float = 0.4
     nod_max_return_s: float = 0.5
-    nod_max_s: float = 3.0
+    # The drop may include a rest with the eyes shut: synthetic nods spend 1.2-4.3 s (p5-p95)
+    # below -nod_recover_deg; the former 3 s missed half of them.
+    nod_max_s: float = 5.0
+    # A dozing head falls forward under its own weight: at the bottom the head must point
+    # within this angle of straight down (atan(|d_yaw| / |d_pitch|)). Looks at the console
+    # (~52 deg from straight down), phone (~16-20 deg, with the yaw noise on top) or a
+    # mirror are turns towards a target. Synthetic nods drift 2 deg in yaw (std).
+    nod_max_side_deg: float = 20.0
     nods_for_warning: int = 2
     nod_window_s: float = 60.0
 
     def validate(self, where: str = "drowsiness") -> None:
         for name in ("ear_closed", "ear_open", "eye_closure_warning_s", "perclos_window_s", "perclos_warning",
                      "perclos_clear", "perclos_min_observed_s", "nod_depth_deg", "nod_recover_deg", "nod_max_s",
-                     "nod_window_s", "nod_min_descent_s", "nod_max_return_s"):
+                     "nod_window_s", "nod_min_descent_s", "nod_max_return_s", "nod_bottom_fraction",
+                     "nod_max_side_deg"):
             _positive(getattr(self, name), f"{where}.{name}")
         _check(self.ear_open >= self.ear_closed, f"{where}.ear_open", "must be >= ear_closed")
         _check(self.perclos_clear <= self.perclos_warning < 1.0, f"{where}.perclos_clear",
@@ -333,6 +405,8 @@ class DrowsinessConfig:
                "must not exceed perclos_window_s")
         _check(self.nod_recover_deg < self.nod_depth_deg, f"{where}.nod_recover_deg", "must be < nod_depth_deg")
         _check(self.nod_min_descent_s < self.nod_max_s, f"{where}.nod_min_descent_s", "must be < nod_max_s")
+        _check(self.nod_bottom_fraction <= 1.0, f"{where}.nod_bottom_fraction", "must be <= 1")
+        _check(self.nod_max_side_deg <= 90.0, f"{where}.nod_max_side_deg", "must be <= 90")
         _check(isinstance(self.nods_for_warning, int) and self.nods_for_warning >= 1, f"{where}.nods_for_warning",
                "must be an integer >= 1")
 

@@ -30,6 +30,10 @@ from dms.landmarks import GROUPS, as_points
 _RIGHT_EYE = list(range(*GROUPS["right_eye"]))
 _LEFT_EYE = list(range(*GROUPS["left_eye"]))
 
+# Float tolerance for time comparisons (sample times are sums of float frame periods), as
+# runtime.zones.TIME_EPS: far below any frame period.
+_EPS = 1e-6
+
 
 def _ear(points: np.ndarray) -> float:
     p1, p2, p3, p4, p5, p6 = points
@@ -143,55 +147,83 @@ class PerclosWindow:
 
 
 class NodDetector:
-    """Head-only drowsiness cue: the head sinks well below neutral, then jerks back up.
+    """Head-only drowsiness cue: the head sinks slowly, well below neutral, then jerks back up.
 
-    A nod starts when the pitch offset falls below -recover_deg and completes when it is
-    back above -recover_deg. It counts only if it went deeper than -depth_deg, took at
-    least ``min_descent_s`` to sink to its deepest point, came back from there within
-    ``max_return_s``, and lasted at most ``max_s`` in all. The shape is what separates a
-    dozing nod from a deliberate glance at the lap, which drops as fast as it comes back.
-    Pose alone stays a weak cue; with landmarks, eye closure is the stronger one.
+    A dip starts when the pitch offset falls below -recover_deg and ends when it is back
+    above -recover_deg. It is a nod if it went deeper than -depth_deg, lasted at most
+    ``max_s``, and has a nod's shape:
+
+    * slow sink: from the start to the *bottom* of the drop (the first sample at least
+      ``bottom_fraction`` of the deepest offset deep) took >= ``min_descent_s``;
+    * fast recovery: from the last sample at the bottom back above -recover_deg within
+      ``max_return_s``;
+    * straight down: over the bottom samples the head points within ``max_side_deg`` of
+      straight down (a dozing head falls forward; glances turn towards a target).
+
+    Why the bottom and not the deepest sample: a glance at the cluster or the lap drops
+    fast and holds, and sway and tracker noise put the single deepest sample anywhere in
+    that hold, which made a fast look-down held for 0.5 s read as a 0.5 s sink. Where it
+    rests between reaching and leaving the bottom is not judged: a dozing head may rest
+    with the eyes shut. Pose alone stays a weak cue; with landmarks, eye closure is the
+    stronger one.
     """
 
     def __init__(self, depth_deg: float, recover_deg: float, max_s: float, window_s: float,
-                 min_descent_s: float = 0.5, max_return_s: float = 0.5) -> None:
+                 min_descent_s: float = 0.4, max_return_s: float = 0.5, bottom_fraction: float = 0.7,
+                 max_side_deg: float = 20.0) -> None:
         self.depth_deg = depth_deg
         self.recover_deg = recover_deg
         self.max_s = max_s
         self.window_s = window_s
         self.min_descent_s = min_descent_s
         self.max_return_s = max_return_s
+        self.bottom_fraction = bottom_fraction
+        self.max_side_deg = max_side_deg
         self._down_since: float | None = None
-        self._deepest = 0.0
-        self._deepest_t = 0.0
+        # the dip so far: (t, d_pitch, d_yaw); emptied once it outlasts max_s (no nod then)
+        self._dip: list[tuple[float, float, float]] = []
         self.nods: deque[tuple[float, float]] = deque()  # (start, end) of completed nods
 
-    def update(self, t: float, d_pitch: float | None) -> bool:
-        """Feed one sample's pitch offset from neutral (None: no face). True when a nod completes."""
-        while self.nods and self.nods[0][1] < t - self.window_s:
+    def update(self, t: float, d_pitch: float | None, d_yaw: float = 0.0) -> bool:
+        """Feed one sample's offset from neutral (pitch None: no face). True when a nod completes."""
+        while self.nods and self.nods[0][1] < t - self.window_s - _EPS:
             self.nods.popleft()
         if d_pitch is None:
             return False
+        eps = _EPS
         if self._down_since is None:
             if d_pitch < -self.recover_deg:
                 self._down_since = t
-                self._deepest, self._deepest_t = d_pitch, t
+                self._dip = [(t, d_pitch, d_yaw)]
             return False
-        if d_pitch < self._deepest:
-            self._deepest, self._deepest_t = d_pitch, t
         if d_pitch < -self.recover_deg:
+            if t - self._down_since > self.max_s + eps:
+                self._dip = []               # too long for a nod: wait for the head to come back
+            else:
+                self._dip.append((t, d_pitch, d_yaw))
             return False
-        start, deepest, deepest_t = self._down_since, self._deepest, self._deepest_t
-        self._down_since = None
-        eps = 1e-6
-        if (deepest <= -self.depth_deg and t - start <= self.max_s + eps
-                and deepest_t - start >= self.min_descent_s - eps and t - deepest_t <= self.max_return_s + eps):
-            self.nods.append((start, t))
-            return True
-        return False
+        start, dip = self._down_since, self._dip
+        self._down_since, self._dip = None, []
+        if not dip or t - start > self.max_s + eps:
+            return False
+        deepest = min(p for _, p, _ in dip)
+        if deepest > -self.depth_deg:
+            return False
+        level = self.bottom_fraction * deepest
+        bottom = [s for s in dip if s[1] <= level]
+        reached, left = bottom[0][0], bottom[-1][0]
+        if reached - start < self.min_descent_s - eps or t - left > self.max_return_s + eps:
+            return False
+        pitch = sorted(p for _, p, _ in bottom)[len(bottom) // 2]
+        yaw = sorted(y for _, _, y in bottom)[len(bottom) // 2]
+        if math.degrees(math.atan2(abs(yaw), -pitch)) > self.max_side_deg + eps:
+            return False
+        self.nods.append((start, t))
+        return True
 
     def count(self, t: float) -> int:
-        return sum(1 for _, end in self.nods if end >= t - self.window_s)
+        """Nods that completed within the last window_s (inclusive, with float tolerance)."""
+        return sum(1 for _, end in self.nods if end >= t - self.window_s - _EPS)
 
 
 def ears_from_sequence(landmarks: Sequence[ArrayLike]) -> list[float]:

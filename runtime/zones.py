@@ -100,6 +100,12 @@ class ZoneClassifier:
         return (-(c.road_pitch_down_deg - shrink) <= d_pitch <= c.road_pitch_up_deg - shrink
                 and abs(d_yaw) <= c.road_yaw_deg - shrink)
 
+    def far_from_road(self, d_pitch: float, d_yaw: float, margin_deg: float) -> bool:
+        """Whether an offset lies beyond the on-road cone widened by ``margin_deg`` on every side."""
+        c = self.config
+        return not (-(c.road_pitch_down_deg + margin_deg) <= d_pitch <= c.road_pitch_up_deg + margin_deg
+                    and abs(d_yaw) <= c.road_yaw_deg + margin_deg)
+
     def zone(self, d_pitch: float, d_yaw: float, was_off_road: bool = False) -> str:
         """Zone name for an offset. ``was_off_road`` applies the return hysteresis."""
         if self.in_road_cone(d_pitch, d_yaw, was_off_road):
@@ -135,7 +141,10 @@ class NeutralLearner:
     """Learns the driver's forward-looking pose: the median of on-road-at-speed poses.
 
     The median of ``learn_s`` seconds of poses near the prior ignores glances as long as
-    they fill less than half that time, which a driver at speed does.
+    they fill less than half that time, which a driver at speed does. "Near" holds for all
+    three angles: the learned roll matters although the zones compare pitch and yaw only
+    (offsets are relative rotations, so a rolled neutral turns yaw into pitch), and a head
+    resting against the door for most of the learning time must not become the neutral.
     """
 
     def __init__(self, config: NeutralConfig) -> None:
@@ -180,7 +189,8 @@ class NeutralLearner:
         if not self.learning or speed_kmh < c.min_speed_kmh:
             return None
         center = self.neutral
-        if abs(pose[0] - center[0]) > c.gate_pitch_deg or abs(_wrap(pose[1] - center[1])) > c.gate_yaw_deg:
+        if (abs(pose[0] - center[0]) > c.gate_pitch_deg or abs(_wrap(pose[1] - center[1])) > c.gate_yaw_deg
+                or abs(_wrap(pose[2] - center[2])) > c.gate_roll_deg):
             return None
         self._buffer.append(pose)
         self._prev_qualified = True

@@ -81,7 +81,19 @@ def test_model_info_rejects_a_bad_size():
 
 
 @pytest.mark.skipif(os.environ.get("DMS_SKIP_DEMO") == "1", reason="DMS_SKIP_DEMO=1")
-def test_demo_runs_and_checks_itself():
-    out = _run("demo", "--frames", "12")
+def test_demo_raises_one_long_distraction_on_time_and_none_for_the_mirror_check(tmp_path):
+    """The README's main command on its short drive, with the shipped model: the scripted
+    4 s phone look (from 5.0 s) yields exactly one long-distraction alert within 0.3 s of
+    the 3 s mark (8.0 s), the mirror check at 3.0 s none; the outputs are written."""
+    import json
+
+    out = _run("demo", "--short", "--out", str(tmp_path / "demo"))
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "demo: OK" in out.stdout and "not estimates" in out.stdout
+    assert "demo: OK" in out.stdout and "ALERT long_distraction" in out.stdout
+    events = [json.loads(line) for line in open(tmp_path / "demo" / "events.jsonl")]
+    starts = [e for e in events if e["phase"] == "start"]
+    long = [e for e in starts if e["type"] == "long_distraction"]
+    assert len(long) == 1 and 8.0 <= long[0]["alert_t"] <= 8.3
+    assert not [e for e in starts if e["alert_t"] < 5.0]          # the mirror check raised nothing
+    for name in ("annotated.mp4", "poses.csv", "pose_tracks.png", "demo_summary.json"):
+        assert (tmp_path / "demo" / name).stat().st_size > 0

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from dms.demo import placeholder_clip
+from export.parity import placeholder_clip
 from model.config import ModelConfig
 
 

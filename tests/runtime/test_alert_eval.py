@@ -284,8 +284,11 @@ def test_step_poses_give_zero_latency_against_the_labels() -> None:
 
 def test_false_alert_from_a_glance_continued_behind_a_hand_is_put_down_to_face_loss() -> None:
     # A 1 s mirror glance from 12.0, then a hand over the face 13.0-17.0 (the driver is back on
-    # the road, unseen). The monitor continues a glance it cannot see: warning at 15.0 with
-    # no due event -> a false alert; 2.0 s of it without a face -> cause "face_lost".
+    # the road, unseen). The head pose jumps with the label, so the face was last seen at the
+    # mirror (yaw -40: 17 deg beyond the cone, "far"), and the monitor continues a glance it
+    # cannot see: warning at 15.0 with no due event -> a false alert; 2.0 s of it without a
+    # face -> cause "face_lost". (A face lost nearer the cone ends the glance instead:
+    # test_attention_distraction.py.)
     from runtime.alert_eval import Drive, EvalConfig, evaluate_drive, summarize
     segs = [(12.0, "road"), (1.0, "left_mirror"), (7.0, "road")]
     track = _step_track(segs, 20.0, {"road": ROAD, "left_mirror": (-5.0, -40.0, 0.0)})

@@ -65,6 +65,12 @@ def test_every_default_carries_its_source():
     ({"glance": {"return_confirm_s": 3.0}}, "vats.reset_on_road_s: must be >= glance.return_confirm_s"),
     ({"drowsiness": {"ear_open": 0.1}}, "drowsiness.ear_open: must be >= ear_closed"),
     ({"vats": 3}, "vats: expected an object"),
+    ({"long_distraction": {"onset_backdate_s": -0.1}}, "long_distraction.onset_backdate_s: must be >= 0"),
+    ({"long_distraction": {"onset_speed_deg_s": 0}}, "long_distraction.onset_speed_deg_s: must be > 0"),
+    ({"glance": {"face_lost_far_margin_deg": -1}}, "glance.face_lost_far_margin_deg: must be >= 0"),
+    ({"neutral": {"gate_roll_deg": 0}}, "neutral.gate_roll_deg: must be > 0"),
+    ({"drowsiness": {"nod_bottom_fraction": 1.5}}, "drowsiness.nod_bottom_fraction: must be <= 1"),
+    ({"drowsiness": {"nod_max_side_deg": 100}}, "drowsiness.nod_max_side_deg: must be <= 90"),
 ])
 def test_bad_values_name_the_field(overrides, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

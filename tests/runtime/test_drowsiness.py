@@ -107,20 +107,42 @@ def test_perclos_window_unit():
     assert w.value(25.0)[1] == pytest.approx(5.0)  # observed time is only what was seen
 
 
-def _nod(t: float) -> tuple[float, float, float]:
-    # the head sinks from 0 to -20 deg over 1 s (a frame at u has pitch -20 (u + 0.05))
-    return (-20.0 * (t + 0.05), 0.0, 0.0)
+def _nod(u: float) -> tuple[float, float, float]:
+    # A dozing nod: the head sinks at 20 deg/s, a frame u s into the segment at -20 (u + 0.05)
+    # (-1 deg at u = 0, -24 deg at u = 1.15); the segment after it jerks the head back.
+    return (-20.0 * (u + 0.05), 0.0, 0.0)
 
 
 def test_two_nods_in_a_minute_raise_a_drowsiness_warning():
-    # Nods start at 20.0 and 30.0: each is below -5 deg from u = 0.25 (pitch -6), deepest at
-    # u = 0.95 (-20 deg: 0.7 s of sinking), back on the road at u = 1.0 (0.05 s return).
-    # Nod 1 completes at 21.0, nod 2 at 31.0 -> warning at 31.0, behaviour from 20.25.
-    # Nod 1 leaves the 60 s window after 21.0 + 60 = 81.0 -> ends at 81.05.
-    segs = [Seg(20.0, ROAD), Seg(1.0, _nod), Seg(9.0, ROAD), Seg(1.0, _nod), Seg(55.0, ROAD)]
+    # Nods (1.2 s segments) start at 20.0 and 30.0. Each is below -5 deg from u = 0.25 (-6),
+    # reaches its bottom (70 % of the deepest -24: -16.8) at u = 0.80 (-17): a 0.55 s sink
+    # (>= 0.4 s); back on the road at u = 1.2, 0.05 s after its last bottom frame (<= 0.5 s);
+    # below -5 for 0.95 s (<= 5 s); straight down (yaw 0).
+    # Nod 1 completes at 21.2, nod 2 at 31.2 -> warning at 31.2; the behaviour began at 20.25.
+    # Nod 1 leaves the 60 s window after 21.2 + 60 = 81.2 -> the alert ends at 81.25.
+    segs = [Seg(20.0, ROAD), Seg(1.2, _nod), Seg(8.8, ROAD), Seg(1.2, _nod), Seg(55.0, ROAD)]
     out = run(segs)
-    assert summary(out) == [("start", NODDING, "warning", 31.0), ("end", NODDING, "warning", 81.05)]
+    assert summary(out) == [("start", NODDING, "warning", 31.2), ("end", NODDING, "warning", 81.25)]
     assert by_type(out, NODDING)[0].start_t == 20.25
+    assert by_type(out, NODDING)[0].detail["nods"] == 2
+
+
+def _cluster_look(u: float) -> tuple[float, float, float]:
+    # A look at the cluster: the head drops fast (-8, -15, -22 deg at u = 0, 0.05, 0.10: a
+    # 140 deg/s main-sequence movement), then holds while sagging 2.5 deg/s (sway), so its
+    # deepest frame is the last one, -24.125 at u = 0.95.
+    return (-8.0 - 140.0 * u, 0.0, 0.0) if u < 0.1 - 1e-9 else (-22.0 - 2.5 * (u - 0.1), 0.0, 0.0)
+
+
+def test_cluster_glances_that_drop_fast_and_hold_are_not_nods():
+    # Three 1 s cluster looks in 30 s. Each dip starts at u = 0 (-8) and reaches 70 % of its
+    # deepest (-16.9) at u = 0.10: a 0.1 s "sink", far below 0.4 s -> no nod, no alert.
+    # The former rule measured the sink to the deepest frame (u = 0.95: "0.95 s") and counted
+    # each look as a nod: a nodding warning at the second one.
+    segs = [Seg(20.0, ROAD)]
+    for _ in range(3):
+        segs += [Seg(1.0, _cluster_look), Seg(9.0, ROAD)]
+    assert summary(run(segs)) == []
 
 
 def test_quick_looks_at_the_lap_and_small_nods_are_not_nodding():
@@ -132,3 +154,46 @@ def test_quick_looks_at_the_lap_and_small_nods_are_not_nodding():
     d = NodDetector(15.0, 5.0, 3.0, 60.0)
     for k in range(200):
         assert not d.update(k / 20.0, -10.0 * (k % 20 < 10))
+
+
+def _feed(d: NodDetector, poses: list[tuple[float, float]], t0: float = 10.0) -> list[float]:
+    """Feed (d_pitch, d_yaw) at 20 Hz from t0; the times at which nods completed."""
+    return [round(t0 + k / 20.0, 6) for k, (p, y) in enumerate(poses) if d.update(t0 + k / 20.0, p, y)]
+
+
+def _nod_shape(rest_s: float = 0.0, yaw_ratio: float = 0.0, back_deg_s: float | None = None) -> list[tuple[float, float]]:
+    """0.5 s of road, the _nod sink (24 frames, to -24 deg), `rest_s` at -24, then back: in
+    one frame, or rising at back_deg_s. d_yaw = yaw_ratio x |d_pitch| (a sideways drop)."""
+    pitch = [0.0] * 10 + [-20.0 * (k / 20.0 + 0.05) for k in range(24)] + [-24.0] * int(round(rest_s * 20))
+    if back_deg_s is not None:
+        p = -24.0
+        while p < 0.0:
+            p = min(0.0, p + back_deg_s / 20.0)
+            pitch.append(p)
+    pitch += [0.0] * 10
+    return [(p, -yaw_ratio * p) for p in pitch]
+
+
+@pytest.mark.parametrize("rest_s, is_nod", [(3.0, True), (4.05, True), (4.1, False)])
+def test_a_nod_may_rest_at_the_bottom_up_to_5s_in_all(rest_s, is_nod):
+    # Below -5 from frame 15 (10.75 s, -6 deg) until the head is back, frame 34 + 20 rest_s:
+    # rest 3.0 s -> 3.95 s in all; 4.05 s -> exactly 5.0 s (allowed); 4.1 s -> 5.05 s.
+    # (The former 3 s limit refused the 3 s rest; synthetic nods rest with the eyes shut.)
+    back_t = 10.0 + (34 + round(rest_s * 20)) / 20.0
+    assert _feed(NodDetector(15.0, 5.0, 5.0, 60.0), _nod_shape(rest_s)) == ([round(back_t, 6)] if is_nod else [])
+
+
+@pytest.mark.parametrize("yaw_ratio, is_nod", [(0.0, True), (0.3, True), (0.45, False)])
+def test_a_nod_points_straight_down(yaw_ratio, is_nod):
+    # The head drops with d_yaw = ratio x |d_pitch|: atan(0.3) = 16.7 deg from straight down
+    # (<= 20: a nod), atan(0.45) = 24.2 deg (a look towards the console or phone).
+    assert bool(_feed(NodDetector(15.0, 5.0, 5.0, 60.0), _nod_shape(yaw_ratio=yaw_ratio))) is is_nod
+
+
+@pytest.mark.parametrize("back_deg_s, is_nod", [(40.0, True), (20.0, False)])
+def test_a_nod_ends_with_a_fast_recovery(back_deg_s, is_nod):
+    # Back from -24 at 40 deg/s: -22, -20, -18 (last frame at the bottom, <= -16.8), -16 ...,
+    # -4 on the 10th frame: above -5 0.35 s after leaving the bottom (<= 0.5 s): a nod.
+    # At 20 deg/s: -23 ... -17 (7th frame, at the bottom), above -5 on the 20th (-4): 0.65 s,
+    # a deliberate head raise, not a nod.
+    assert bool(_feed(NodDetector(15.0, 5.0, 5.0, 60.0), _nod_shape(back_deg_s=back_deg_s))) is is_nod

@@ -89,6 +89,31 @@ def test_learner_ignores_slow_driving_and_far_glances():
     assert learner.neutral == (0.0, 0.0, 0.0) and not learner.learned
 
 
+def test_learner_keeps_a_head_resting_on_its_side_out_of_the_neutral():
+    # The first 6 s at speed the head rests against the door (roll -25 deg), then it is
+    # upright. Before roll was gated the median of the first 10 s (120 rested samples of 201)
+    # made the neutral (0, 0, -25) at 10.0. Now rested samples are outside the 15 deg roll
+    # gate: learning starts at 6.0 (frame 120) and has 10 s at 16.0 (frame 320).
+    poses = [(0.0, 0.0, -25.0)] * 120 + [(0.0, 0.0, 0.0)] * 300
+    learner = NeutralLearner(NeutralConfig())
+    assert _feed(learner, poses, 50.0) == [(16.0, "learned", (0.0, 0.0, 0.0))]
+    # ... while a driver whose posture is rolled 10 deg is learned as such (within the gate)
+    learner = NeutralLearner(NeutralConfig())
+    assert _feed(learner, [(0.0, 0.0, 10.0)] * 201, 50.0) == [(10.0, "learned", (0.0, 0.0, 10.0))]
+
+
+def test_learned_roll_matters_for_the_offsets():
+    # Offsets are relative rotations: against a neutral rolled -25 deg, a pure 40 deg turn
+    # to the left mirror would read 15.8 deg of pitch and -37.3 deg of yaw. With the head
+    # rest kept out of learning (learned (0, 0, 0) at 16.0), the 4 s mirror stare from 20.0
+    # reads (0, -40) and warns at 23.0.
+    assert relative_pose((0.0, -40.0, 0.0), (0.0, 0.0, -25.0)) == pytest.approx((15.76, -37.25, 19.66), abs=0.01)
+    out = run([Seg(6.0, (0.0, 0.0, -25.0)), Seg(14.0, ROAD_POSE), Seg(4.0, (0.0, -40.0, 0.0)), Seg(2.0, ROAD_POSE)])
+    assert [(o.t, o.detail["neutral"]) for o in state_changes(out, "neutral_learned")] == [(16.0, [0.0, 0.0, 0.0])]
+    assert summary(out)[0] == ("start", LONG_DISTRACTION, "warning", 23.0)
+    assert by_type(out, LONG_DISTRACTION)[0].pose["mean_offset"] == [0.0, -40.0]
+
+
 def test_new_driver_after_a_stop_is_learned_again():
     learner = NeutralLearner(NeutralConfig())
     assert _feed(learner, [(5.0, 10.0, 0.0)] * 201, 50.0)[0][1] == "learned"
