@@ -28,10 +28,15 @@ SUBCOMMANDS: dict[str, str] = {
     "model-info": "model.info_cli",
     "synth": "synth.cli",
     "train": "train.cli",
+    "train-detector": "train.detector_cli",
     "evaluate": "train.evaluate_cli",
     "export": "export.cli",
     "calibrate": "calibration.cli",
     "evaluate-alerts": "runtime.alert_eval_cli",
+    "run": "runtime.run_cli",
+    "bench": "runtime.bench_cli",
+    "build-engine": "deploy.build_cli",
+    "bundle": "deploy.bundle_cli",
 }
 
 

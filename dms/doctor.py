@@ -3,6 +3,10 @@
 Exits non-zero when the runtime's minimum is missing: numpy, OpenCV and jsonschema, plus
 one inference backend (ONNX Runtime, or TensorRT with pycuda or cuda-python). Torch is
 reported but never required: a Jetson runtime has none.
+
+On a target with a bundle installed (/etc/dms/dms.json, or --config), it also checks the
+device against the bundle (deploy.target_checks): TensorRT and CUDA versions, the engine,
+the camera, the service user's permissions and free disk for events.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 HELP = "print what this machine can run (versions, backends, CUDA devices); non-zero if the runtime's minimum is missing"
@@ -130,17 +135,51 @@ def runtime_ready(checks: list[Check]) -> tuple[bool, str]:
     return True, "runtime ready"
 
 
+# Where install.sh puts the deploy configuration (deploy.service.DEFAULT_CONFIG_FILE).
+DEFAULT_CONFIG = Path("/etc/dms/dms.json")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
+                        help=f"check this device against an installed bundle's configuration "
+                             f"(default {DEFAULT_CONFIG} when it exists)")
+    parser.add_argument("--root", type=Path, default=Path("/"), metavar="DIR",
+                        help="the install root the configuration's paths are under (a staging install)")
+
+
+def _target_checks(args: argparse.Namespace) -> tuple[list[dict[str, Any]], bool] | None:
+    """The installed-bundle checks, when there is a configuration to check against."""
+    path = args.config if args.config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    if path is None:
+        return None
+    from deploy.service import ServiceConfigError, load_config
+    from deploy.target_checks import TargetCheck, run_target_checks
+
+    try:
+        results = run_target_checks(load_config(path, args.root))
+    except ServiceConfigError as exc:
+        results = [TargetCheck("config", False, str(exc), "reinstall the bundle (install.sh)")]
+    return [asdict(r) for r in results], all(r.ok for r in results)
 
 
 def run(args: argparse.Namespace) -> int:
     checks = gather()
     ok, verdict = runtime_ready(checks)
+    target = _target_checks(args)
     if args.json:
-        print(json.dumps({"checks": [asdict(c) for c in checks], "runtime_ready": ok}, indent=2))
+        report: dict[str, Any] = {"checks": [asdict(c) for c in checks], "runtime_ready": ok}
+        if target is not None:
+            report["target_checks"], report["target_ok"] = target
+        print(json.dumps(report, indent=2))
     else:
         for c in checks:
             print(f"{c.name:13} {c.version or 'missing':22} {c.role:40} {c.detail}")
         print(verdict)
-    return 0 if ok else 1
+        if target is not None:
+            print(f"\ninstalled bundle ({args.config or DEFAULT_CONFIG}):")
+            for r in target[0]:
+                print(f"{r['name']:13} {'ok' if r['ok'] else 'FAILED':7} {r['detail']}"
+                      + (f"\n{'':21} fix: {r['fix']}" if r["fix"] and not r["ok"] else ""))
+            print("target ready" if target[1] else "target NOT ready (see FAILED above)")
+    return 0 if ok and (target is None or target[1]) else 1

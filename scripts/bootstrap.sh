@@ -31,5 +31,8 @@ pipi -e ".[train,cpu,dev]"
 # Type stubs for mypy on the TensorRT code. --no-deps: the stubs' metadata requires
 # tensorrt itself, which cannot be installed outside a Jetson / NVIDIA index.
 pipi --no-deps "tensorrt-stubs==10.13.0.35.1"
+# ...which ship without py.typed and with a few lines that do not parse: a repaired copy
+# in .typings/ (pyproject's mypy_path) lets mypy check the TensorRT calls for real.
+"$venv/bin/python" scripts/trt_stubs_for_mypy.py >>"$log" 2>&1
 echo "$want" > "$stamp"
 echo "bootstrap: done" >&2
