@@ -19,7 +19,7 @@ from typing import Any
 
 import jsonschema
 
-from dms.manifest import MANIFEST_NAME, ManifestError, sha256_file
+from dms.manifest import MANIFEST_NAME, ManifestError, read_manifest_json, sha256_file
 
 FORMAT = "dms-detector-manifest"
 FORMAT_VERSION = 1
@@ -181,13 +181,7 @@ def validate(data: Any, source: str = MANIFEST_NAME) -> None:
 def load_detector_manifest(model_dir: Path | str, verify_files: bool = True) -> DetectorManifest:
     """Read and validate MODEL_DIR/manifest.json; check every file's sha256 unless told not to."""
     model_dir = Path(model_dir)
-    path = model_dir / MANIFEST_NAME
-    if not path.is_file():
-        raise ManifestError(f"{path}: no detector manifest here (is '{model_dir}' a head-detector folder?)")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
+    path, data = read_manifest_json(model_dir, "detector manifest", "a head-detector folder")
     manifest = DetectorManifest.from_dict(data, str(path))
     if verify_files:
         for rel, entry in manifest.files.items():

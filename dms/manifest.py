@@ -247,16 +247,21 @@ class ModelManifest:
         return path
 
 
+def read_manifest_json(model_dir: Path, what: str = "model manifest", folder: str = "a model folder") -> tuple[Path, Any]:
+    """MODEL_DIR/manifest.json parsed, or an error naming the file (and the line)."""
+    path = model_dir / MANIFEST_NAME
+    if not path.is_file():
+        raise ManifestError(f"{path}: no {what} here (is '{model_dir}' {folder}?)")
+    try:
+        return path, json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
+
+
 def load_manifest(model_dir: Path | str, verify_files: bool = True) -> ModelManifest:
     """Read and validate MODEL_DIR/manifest.json; optionally check every file's sha256."""
     model_dir = Path(model_dir)
-    path = model_dir / MANIFEST_NAME
-    if not path.is_file():
-        raise ManifestError(f"{path}: no model manifest here (is '{model_dir}' a model folder?)")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
+    path, data = read_manifest_json(model_dir)
     manifest = ModelManifest.from_dict(data, str(path))
     if verify_files:
         verify_manifest_files(manifest, model_dir)
