@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 
 from dms.manifest import MANIFEST_NAME, ManifestError, read_manifest_json, sha256_file
+from dms.manifest import verify_files as check_files
 
 FORMAT = "dms-detector-manifest"
 FORMAT_VERSION = 1
@@ -184,12 +185,5 @@ def load_detector_manifest(model_dir: Path | str, verify_files: bool = True) -> 
     path, data = read_manifest_json(model_dir, "detector manifest", "a head-detector folder")
     manifest = DetectorManifest.from_dict(data, str(path))
     if verify_files:
-        for rel, entry in manifest.files.items():
-            fpath = model_dir / rel
-            if not fpath.is_file():
-                raise ManifestError(f"{fpath}: listed in the manifest but missing")
-            actual = sha256_file(fpath)
-            if actual != entry["sha256"]:
-                raise ManifestError(f"{fpath}: sha256 {actual[:12]}... does not match the manifest's "
-                                    f"{entry['sha256'][:12]}... (file corrupt or replaced; re-export or re-copy it)")
+        check_files(manifest.files, model_dir)
     return manifest

@@ -270,7 +270,13 @@ def load_manifest(model_dir: Path | str, verify_files: bool = True) -> ModelMani
 
 def verify_manifest_files(manifest: ModelManifest, model_dir: Path) -> None:
     """Refuse a missing or altered file, naming it: a corrupt model must not start."""
-    for rel, entry in manifest.files.items():
+    verify_files(manifest.files, model_dir)
+
+
+def verify_files(files: dict[str, Any], model_dir: Path) -> None:
+    """Each listed file (relative path -> {"sha256": ...}) exists and has its sha256; the
+    model and the head-detector folders both list their files this way."""
+    for rel, entry in files.items():
         path = Path(model_dir) / rel
         if not path.is_file():
             raise ManifestError(f"{path}: listed in the manifest but missing")
