@@ -17,7 +17,7 @@ from model.checkpoint import load_checkpoint
 from model.network import HeadPoseNet, build_model, convert_to_recurrent
 from train.config import TrainConfig
 from train.data import Augment, SynthSplit
-from train.stages import CHECKPOINT_FILE, init_distributed, train_stage
+from train.stages import CHECKPOINT_FILE, Dist, distributed, train_stage
 
 
 def default_augment(cfg: TrainConfig) -> Augment | None:
@@ -31,7 +31,14 @@ def default_augment(cfg: TrainConfig) -> Augment | None:
 
 def run_training(cfg: TrainConfig, stages: str = "all", resume: bool = True,
                  augment: Augment | None | str = "default", stop_at: int | None = None) -> dict[str, Any]:
-    dist = init_distributed()
+    """Both stages under one process group (see train.stages.distributed), torn down
+    before returning so that a torchrun job ends cleanly on every rank."""
+    with distributed() as dist:
+        return _run_stages(cfg, dist, stages, resume, augment, stop_at)
+
+
+def _run_stages(cfg: TrainConfig, dist: Dist, stages: str, resume: bool, augment: Augment | None | str,
+                stop_at: int | None) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)

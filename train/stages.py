@@ -14,9 +14,12 @@ from (seed, step, rank), and only rank 0 writes checkpoints and plots.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,19 +51,53 @@ class Dist:
         return self.rank == 0
 
 
-def init_distributed() -> Dist:
-    """torchrun sets WORLD_SIZE, RANK and LOCAL_RANK; without them this is one process."""
+@contextmanager
+def distributed() -> Iterator[Dist]:
+    """The process group's whole life: joined on entry, torn down on exit.
+
+    torchrun sets WORLD_SIZE, RANK and LOCAL_RANK; without them this is one process and
+    nothing is set up. Why the teardown matters: a process group that outlives main() is
+    destroyed during interpreter finalisation, while gloo's worker threads may still hold
+    work objects with tensor references; releasing those then takes the GIL of a dying
+    interpreter, the thread is unwound, and the process aborts ("terminate called without
+    an active exception", SIGABRT) at random, after training already finished
+    (pytorch/pytorch#190489; PyTorch's distributed docs, "Shutdown": call
+    destroy_process_group() near the end of main, once per trainer).
+
+    destroy_process_group() alone is not enough: each stage's DistributedDataParallel
+    wrapper is left in cyclic garbage (a frame of its constructor, from a lazy import
+    there, is kept by a traceback in a cycle and holds it), and its reducer keeps
+    the group and its last gradient all-reduce alive until the cyclic collector happens to
+    run; on a rank where it has not run by exit, the abort above still happens (measured:
+    one rank in two still held both stages' wrappers at the end of a run). So: collect
+    them, let every rank meet at a barrier (no rank tears down while another still
+    communicates), then destroy the group, all while the interpreter is whole. After an
+    error the barrier is skipped: the other ranks may never reach it.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return Dist(device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        yield Dist(device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+        return
     local = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available()
-    if not torch_dist.is_initialized():
+    owner = not torch_dist.is_initialized()
+    if owner:
         torch_dist.init_process_group("nccl" if use_cuda else "gloo")
     device = torch.device(f"cuda:{local}") if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(device)
-    return Dist(torch_dist.get_rank(), torch_dist.get_world_size(), device)
+    ok = False
+    try:
+        yield Dist(torch_dist.get_rank(), torch_dist.get_world_size(), device)
+        ok = True
+    finally:
+        if owner and torch_dist.is_initialized():
+            gc.collect()
+            try:
+                if ok:
+                    torch_dist.barrier()
+            finally:
+                torch_dist.destroy_process_group()
 
 
 class _SequenceForward(nn.Module):

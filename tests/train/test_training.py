@@ -100,6 +100,9 @@ def test_torchrun_ddp_with_gloo_on_two_processes(tiny_synth, tmp_path):
                           "-m", "dms.cli", "train", "--config", str(path), "--no-augment"],
                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    # the abort at interpreter exit (process group never destroyed) printed this and
+    # failed the job about one run in four, after training had finished
+    assert "terminate called" not in out.stderr and "exitcode" not in out.stderr, out.stderr[-4000:]
     info = json.loads((tmp_path / "ddp" / "train_info_all.json").read_text())
     assert info["world_size"] == 2 and info["ranks_in_sync"] is True
     assert load_checkpoint(tmp_path / "ddp" / "stage2" / "model.pt")[1]["step"] == 2
