@@ -13,11 +13,11 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Sequence, TextIO
 
 import numpy as np
 
-from dms.angles import euler_to_matrix
+from runtime.overlay import AlertBoard, OverlayConfig, annotate
 from runtime.pipeline import FrameResult
 
 POSE_FIELDS = ("frame", "t", "found", "source", "detector_ran", "coasting", "reset",
@@ -81,60 +81,23 @@ class PoseWriter:
             self._fh = None
 
 
-def draw_axes(img: np.ndarray, origin: tuple[float, float], pose: tuple[float, float, float], length: float) -> None:
-    """Head axes from the camera-relative pose (as synth.preview draws them): red = nose
-    (x, towards the camera at rest: a dot), green = right ear (y), blue = down (z)."""
-    import cv2
-
-    r = euler_to_matrix(pose)
-    o = (int(round(origin[0])), int(round(origin[1])))
-    for col, color in ((0, (0, 0, 255)), (1, (0, 255, 0)), (2, (255, 0, 0))):
-        axis = r[:, col]
-        end = (int(round(o[0] - axis[1] * length)), int(round(o[1] + axis[2] * length)))
-        cv2.line(img, o, end, color, 2, cv2.LINE_AA)
-
-
-def annotate(r: FrameResult) -> np.ndarray:
-    """The frame in BGR with the head box, window, axes, angles and alerts drawn on it."""
-    import cv2
-
-    img = cv2.cvtColor(r.image, cv2.COLOR_GRAY2BGR) if r.image.ndim == 2 else r.image.copy()
-    h = img.shape[0]
-    if r.window is not None:
-        x0, y0, x1, y1 = (int(v) for v in r.window.box)
-        cv2.rectangle(img, (x0, y0), (x1, y1), (0, 200, 255), 1)
-    if r.located is not None:
-        cx, cy = r.located.centre
-        cv2.drawMarker(img, (int(cx), int(cy)), (0, 255, 255), cv2.MARKER_CROSS, 10, 1)
-    if r.pose is not None and r.window is not None:
-        draw_axes(img, r.window.centre, r.pose, r.window.side * 0.4)
-        text = f"pitch {r.pose[0]:+6.1f} yaw {r.pose[1]:+6.1f} roll {r.pose[2]:+6.1f}"
-    else:
-        text = "no face" if r.located is None else "face, no pose"
-    cv2.putText(img, text, (8, h - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 255, 255), 1, cv2.LINE_AA)
-    src = r.located.source if r.located else "-"
-    info = f"t {r.t:7.2f}s  {src}{'  coast' if r.coasting else ''}{'  reset:' + r.reset if r.reset else ''}"
-    cv2.putText(img, info, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1, cv2.LINE_AA)
-    for k, a in enumerate(r.alerts):
-        cv2.putText(img, f"{a.type} {a.phase} {a.severity}", (8, 42 + 20 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
-                    (0, 0, 255), 2, cv2.LINE_AA)
-    return img
-
-
 class VideoSink:
-    """Annotated MP4 (mp4v) at the source's rate; opened at the first frame (its size)."""
+    """Annotated MP4 (mp4v) at the source's rate; opened at the first frame (its size).
+    Active alerts stay drawn from their start to their end (runtime.overlay.AlertBoard)."""
 
-    def __init__(self, path: str | Path, fps: float) -> None:
+    def __init__(self, path: str | Path, fps: float, overlay: OverlayConfig | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fps = fps
+        self.overlay = overlay or OverlayConfig()
+        self.board = AlertBoard(self.overlay)
         self._writer: Any = None
         self.frames = 0
 
     def write(self, result: FrameResult) -> None:
         import cv2
 
-        img = annotate(result)
+        img = annotate(result, self.board.update(result.alerts, result.t), self.overlay)
         if self._writer is None:
             h, w = img.shape[:2]
             self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, (w, h))
@@ -152,21 +115,75 @@ class VideoSink:
             self._writer = None
 
 
-class TrackPlot:
-    """PNG of pitch / yaw / roll over time (with the truth when the source knows it).
-    Memory stays bounded on endless streams: past ``capacity`` points every other point is
-    dropped and only every 2nd, 4th ... frame is kept from then on."""
+# Alert spans the pose-track PNG keeps (oldest dropped first on endless streams).
+MAX_PLOTTED_ALERTS = 2000
 
-    def __init__(self, path: str | Path, capacity: int = 20000) -> None:
+
+# Timeline label layout: characters of 6.5 pt text across the 11 in figure's time axis,
+# and the gap under which a repeat of the same behaviour shares its predecessor's label.
+TIMELINE_CHARS_ACROSS = 190
+REPEAT_GAP_S = 5.0
+
+
+def scripted_lanes(events: Sequence[tuple[str, float, float]], end_s: float) -> list[tuple[int, bool]]:
+    """(lane, labelled) per event: a repeat of the previous behaviour soon after it (the
+    glances of one VATS build-up) stays in its lane unlabelled; any other event takes the
+    lowest lane whose last bar and label end before it starts, so no two labels overlap."""
+    span = max([end_s] + [e for _, _, e in events] + [1.0]) - min([0.0] + [s for _, s, _ in events])
+    char_s = span / TIMELINE_CHARS_ACROSS
+    lane_free: list[float] = []
+    out: list[tuple[int, bool]] = []
+    previous: tuple[str, float, int] | None = None
+    for label, start, end in events:
+        if previous is not None and previous[0] == label and start - previous[1] < REPEAT_GAP_S:
+            lane = previous[2]
+            lane_free[lane] = max(lane_free[lane], end)
+            out.append((lane, False))
+        else:
+            lane = next((k for k, free in enumerate(lane_free) if free <= start), len(lane_free))
+            if lane == len(lane_free):
+                lane_free.append(0.0)
+            lane_free[lane] = max(end, start + len(label) * char_s)
+            out.append((lane, True))
+        previous = (label, end, lane)
+    return out
+
+
+class TrackPlot:
+    """PNG of pitch / yaw / roll over time (with the truth when the source knows it), the
+    alerts as shaded spans (behaviour start to end, a line where the rule fired) and, when
+    given, the scripted events on a timeline under the tracks, so that a reviewer sees at
+    a glance which behaviour raised which alert.
+
+    Memory stays bounded on endless streams: past ``capacity`` points every other point is
+    dropped and only every 2nd, 4th ... frame is kept from then on. events: (label,
+    start_s, end_s) of what the drive is known to contain (a scripted drive)."""
+
+    def __init__(self, path: str | Path, capacity: int = 20000,
+                 events: Sequence[tuple[str, float, float]] = ()) -> None:
         self.path = Path(path)
         self.capacity = capacity
+        self.events = sorted(events, key=lambda e: e[1])
         self._data = np.full((capacity, 7), np.nan)      # t, pose x3, truth x3
         self._n = 0
         self._stride = 1
         self._seen = 0
+        self._without_pose = 0
+        self._last_t = float("nan")
+        self._alerts: dict[int, dict[str, Any]] = {}
 
     def write(self, result: FrameResult) -> None:
         self._seen += 1
+        self._last_t = result.t
+        self._without_pose += result.pose is None
+        for a in result.alerts:                          # every update, whatever the decimation
+            span = self._alerts.setdefault(a.alert_id, {"type": a.type, "start": a.start_t, "fired": a.alert_t,
+                                                        "end": None, "severity": a.severity})
+            span["severity"] = a.severity
+            if a.phase == "end":
+                span["end"] = a.end_t
+            if len(self._alerts) > MAX_PLOTTED_ALERTS:
+                del self._alerts[next(iter(self._alerts))]
         if (self._seen - 1) % self._stride:
             return
         if self._n == self.capacity:
@@ -182,6 +199,10 @@ class TrackPlot:
             row[4:7] = result.truth["pose_camera"]
         self._n += 1
 
+    def title(self) -> str:
+        gaps = f"; gaps: {self._without_pose} of {self._seen} frames without a pose" if self._without_pose else ""
+        return f"head pose tracks, {len(self._alerts)} alert(s){gaps}"
+
     def close(self) -> None:
         if self._n == 0:
             return
@@ -191,19 +212,47 @@ class TrackPlot:
         import matplotlib.pyplot as plt
 
         d = self._data[: self._n]
-        fig, axes = plt.subplots(3, 1, figsize=(10, 7), sharex=True)
+        types = sorted({s["type"] for s in self._alerts.values()})
+        colors = {t: plt.get_cmap("tab10")(k % 10) for k, t in enumerate(types)}
+        spans = [(s, s["end"] if s["end"] is not None else self._last_t) for s in self._alerts.values()]
+        fig, axes = plt.subplots(4, 1, figsize=(11, 8.5), sharex=True, gridspec_kw={"height_ratios": [3, 3, 3, 2]})
         for k, name in enumerate(("pitch", "yaw", "roll")):
             ax = axes[k]
+            for s, end in spans:
+                ax.axvspan(s["start"], end, color=colors[s["type"]], alpha=0.15, lw=0)
+                ax.axvline(s["fired"], color=colors[s["type"]], lw=1.0, ls="--")
             if np.isfinite(d[:, 4 + k]).any():
                 ax.plot(d[:, 0], d[:, 4 + k], color="0.6", lw=1.5, label="truth")
             ax.plot(d[:, 0], d[:, 1 + k], lw=1.0, label="estimate (camera-relative)")
             ax.set_ylabel(f"{name} (deg)")
             ax.grid(alpha=0.3)
         axes[0].legend(loc="upper right", fontsize=8)
+        self._timeline(axes[3], spans, colors)
         axes[-1].set_xlabel("time (s, source clock)")
-        fig.suptitle("head pose tracks (gaps: no face)")
+        fig.suptitle(self.title())
         fig.tight_layout()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(self.path, dpi=100)
         plt.close(fig)
         self._n = 0
+
+    def _timeline(self, ax: Any, spans: list[tuple[dict[str, Any], float]], colors: dict[str, Any]) -> None:
+        """Scripted events (grey, labelled) above the alerts (coloured by type, the dot
+        where the rule fired), on one shared time axis."""
+        lanes = scripted_lanes(self.events, self._last_t)
+        for (label, start, end), (lane, labelled) in zip(self.events, lanes):
+            y = 1.0 + 0.4 * lane
+            ax.broken_barh([(start, max(end - start, 0.05))], (y - 0.12, 0.24), color="0.55")
+            if labelled:
+                ax.text(start, y + 0.15, label, fontsize=6.5, va="bottom")
+        top = 1.0 + 0.4 * max((lane for lane, _ in lanes), default=0)
+        for s, end in spans:
+            ax.broken_barh([(s["start"], max(end - s["start"], 0.05))], (-0.15, 0.3), color=colors[s["type"]])
+            ax.plot([s["fired"]], [0.0], "k.", ms=4)
+        for t, c in colors.items():
+            ax.plot([], [], color=c, lw=6, label=t)
+        if colors:
+            ax.legend(loc="lower right", fontsize=7, ncol=min(3, len(colors)))
+        ax.set_yticks([0.0, (1.0 + top) / 2] if self.events else [0.0], ["alerts", "scripted"] if self.events else ["alerts"])
+        ax.set_ylim(-0.5, top + 0.55 if self.events else 0.5)
+        ax.grid(alpha=0.3, axis="x")

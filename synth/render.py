@@ -311,7 +311,9 @@ class Scene:
         return (uv[0, 0] - rad, uv[0, 1] - rad, uv[0, 0] + rad, uv[0, 1] + rad)
 
     def render_full(self, frame: FrameState) -> dict[str, np.ndarray]:
-        """A full frame: the background with the head's box ray-cast at native resolution."""
+        """A full frame: the background with the head's box ray-cast at native resolution.
+        "box" is that box (x0, y0, x1, y1), clipped to the frame: all that differs from the
+        background (what a renderer in another process needs to send back)."""
         w, h = self.camera.size
         bg = self.background()
         x0, y0, x1, y1 = self.head_box(frame.r_head_v)
@@ -327,7 +329,8 @@ class Scene:
             material[y0:y1, x0:x1] = part["material"]
             depth[y0:y1, x0:x1] = part["depth"]
             face[y0:y1, x0:x1] = part["face"]
-        return {"radiance": radiance, "material": material, "depth": depth, "face": face}
+        return {"radiance": radiance, "material": material, "depth": depth, "face": face,
+                "box": np.array([x0, y0, x1, y1])}
 
 
 GAMMA = 1 / 2.2  # the sensor pipeline's tone curve
