@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
     "train": "train.cli",
     "train-detector": "train.detector_cli",
     "evaluate": "train.evaluate_cli",
+    "evaluate-real": "train.real_eval_cli",
     "export": "export.cli",
     "calibrate": "calibration.cli",
     "evaluate-alerts": "runtime.alert_eval_cli",
