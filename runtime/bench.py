@@ -87,10 +87,15 @@ def bench_one(make_pipeline: Callable[[Profiler | None], Any], images: list[np.n
               truths: list[dict[str, Any]] | None, frames: int, fps: float, name: str,
               warmup: int = WARMUP_FRAMES, rss_samples: int = RSS_SAMPLES) -> BenchResult:
     """Run one configuration over the replayed frames."""
+    with make_pipeline(None) as pipeline:      # each configuration's backend closed before the next
+        return _measure(pipeline, images, truths, frames, fps, name, warmup, rss_samples)
+
+
+def _measure(pipeline: Any, images: list[np.ndarray], truths: list[dict[str, Any]] | None, frames: int,
+             fps: float, name: str, warmup: int, rss_samples: int) -> BenchResult:
     from runtime.pipeline import run_loop
     from runtime.sources import ReplaySource
 
-    pipeline = make_pipeline(None)
     if run_loop(ReplaySource(images, warmup, fps, truths), pipeline).interrupted:
         raise KeyboardInterrupt
     profiler = Profiler()

@@ -247,6 +247,7 @@ def run_demo(model_dir: Path = DEFAULT_MODEL, out: Path = DEFAULT_OUT, script: S
     finally:
         bar.close()
         events.close()
+        pipeline.close()
     loop_s = time.perf_counter() - t0
     result.frames = summary.frames_read
     long_s = attention.long_distraction.warning_s

@@ -112,6 +112,19 @@ class Pipeline:
         self.stepped = 0
         self.found = 0
 
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Release the backend (a TensorRT backend pops its CUDA context and frees its
+        buffers: left to interpreter exit, pycuda aborts the process). Whoever builds the
+        pipeline owns it: `with build_pipeline(...) as pipeline:` or close() in finally."""
+        self.backend.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # ------------------------------------------------------------------ helpers
     @property
     def skipped(self) -> int:

@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     events: EventLog | None = None
+    pipeline = None
     try:
         config = runtime_config(args, fps)
         monitor = AttentionMonitor(PROFILES[args.profile]())
@@ -131,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, old)
         if events is not None:
             events.close()
+        if pipeline is not None:
+            pipeline.close()      # the backend's GPU context and buffers, before interpreter exit
     report = {"source": source.name, "model": str(args.model), "backend": pipeline.backend.device,
               "precision": args.precision, "localiser": pipeline.finder.localiser.name,
               "summary": summary.to_dict(), "latency": profiler.report(fps)}

@@ -101,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
             faces[mode] = rows
     except ReaderError as exc:
         raise SystemExit(f"dms evaluate-real: {exc}") from None
+    finally:
+        backend.close()
 
     summary_rows = {m: summarise(r, cfg.yaw_bins) for m, r in faces.items()}
     skip_teacher = args.teacher is not None and str(args.teacher).lower() == "none"

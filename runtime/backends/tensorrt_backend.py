@@ -20,6 +20,7 @@ repaired by scripts/trt_stubs_for_mypy.py; pycuda has no stubs and is typed Any.
 
 from __future__ import annotations
 
+import atexit
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,13 +57,26 @@ def _import() -> tuple[Any, Any]:
     return tensorrt, cuda
 
 
-def _check_engine(engine_path: Path) -> None:
-    """The deploy room's engine manifest check (TensorRT version, GPU, graph hash), when present."""
+def _check_engine(engine_path: Path) -> int | None:
+    """The deploy room's engine manifest check (TensorRT version, GPU, graph hash), when
+    present; returns the DLA core the engine was built for (None: the GPU)."""
     try:
         from deploy.engine_manifest import check_engine_for_runtime
     except ImportError:
-        return
-    check_engine_for_runtime(engine_path)
+        return None
+    dla = getattr(check_engine_for_runtime(engine_path), "dla_core", None)
+    return int(dla) if dla is not None else None
+
+
+def _free_host(array: np.ndarray) -> None:
+    """Free a page-locked array's allocation now (pycuda's pagelocked_empty returns an
+    ndarray whose base chain ends in the HostAllocation) rather than at garbage
+    collection, which may come after the context is gone."""
+    base: Any = array
+    while base is not None and not hasattr(base, "free"):
+        base = getattr(base, "base", None)
+    if base is not None:
+        base.free()
 
 
 def _np_dtype(trt_module: Any, dtype: Any) -> np.dtype[Any]:
@@ -73,6 +87,10 @@ def _np_dtype(trt_module: Any, dtype: Any) -> np.dtype[Any]:
 
 class TensorRTBackend:
     name = "tensorrt"
+    _host: dict[str, np.ndarray]
+    _dev: dict[str, Any]
+    _allocs: list[Any]
+    _pinned: list[np.ndarray]
 
     def __init__(self, engine_path: Path, manifest: ModelManifest, precision: str = "fp16", device: int = 0) -> None:
         _, cuda = _import()
@@ -82,22 +100,41 @@ class TensorRTBackend:
         engine_path = Path(engine_path)
         if not engine_path.is_file():
             raise BackendError(f"{engine_path}: no such TensorRT engine (build one with deploy)")
-        _check_engine(engine_path)
+        dla_core = _check_engine(engine_path)
         cuda.init()
-        self._ctx = cuda.Device(device).make_context()
+        # The device's primary context (the one the CUDA runtime and TensorRT themselves
+        # use), pushed for this thread and popped by close(). A context created with
+        # make_context() and never popped makes pycuda abort the process at exit
+        # ("PyCUDA ERROR: The context stack was not empty upon module cleanup"): every
+        # service stop would end in SIGABRT and a core dump (NVIDIA/TensorRT#1107).
+        self._ctx = cuda.Device(device).retain_primary_context()
+        self._ctx.push()
+        self._host = {}
+        self._dev = {}
+        self._allocs = []
+        self._pinned = []
         try:
-            self._setup(engine_path)
+            self._setup(engine_path, dla_core)
         except BaseException:
-            self._ctx.pop()
+            self.close()
             raise
-        self.device = f"TensorRT {tensorrt_available()} on {cuda.Device(device).name()}"
+        self.device = f"TensorRT {tensorrt_available()} on {cuda.Device(device).name()}" + (
+            f" (DLA core {dla_core})" if dla_core is not None else "")
+        # A safety net for callers that forget close(): it runs before pycuda's own exit
+        # handler (atexit is last-in, first-out and pycuda registered at import).
+        atexit.register(self.close)
 
-    def _setup(self, engine_path: Path) -> None:
+    def _setup(self, engine_path: Path, dla_core: int | None) -> None:
         import tensorrt as trt  # present: _import() checked it
 
         cuda = self._cuda
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
+        if dla_core is not None:
+            # IRuntime.DLA_core must be set before deserializing: an engine built for DLA
+            # core 1 otherwise runs on core 0 (TensorRT API: "DLA core to use when
+            # deserializing", default 0).
+            self._runtime.DLA_core = dla_core
         engine: trt.ICudaEngine | None = self._runtime.deserialize_cuda_engine(engine_path.read_bytes())
         if engine is None:
             raise BackendError(f"{engine_path}: TensorRT {trt.__version__} could not deserialize it "
@@ -113,22 +150,21 @@ class TensorRTBackend:
         missing = [n for n in need if n not in names]
         if missing:
             raise BackendError(f"{engine_path}: has no tensor '{missing[0]}' that the manifest names (tensors: {names})")
-        self._host: dict[str, np.ndarray] = {}
-        self._dev: dict[str, Any] = {}
         self._stream = cuda.Stream()
         for name in (io.image, *io.outputs):
             dims = engine.get_tensor_shape(name)
             shape = tuple(int(dims[k]) for k in range(len(dims)))
             dtype = _np_dtype(trt, engine.get_tensor_dtype(name))
             self._host[name] = cuda.pagelocked_empty(shape, dtype)
+            self._pinned.append(self._host[name])
             self._dev[name] = cuda.mem_alloc(self._host[name].nbytes)
             context.set_tensor_address(name, int(self._dev[name]))
         dev_pairs: list[tuple[int, int]] = []
         host_pairs: list[tuple[np.ndarray, np.ndarray]] = []
-        self._allocs: list[Any] = []
         for p in io.states:
             dtype = _np_dtype(trt, engine.get_tensor_dtype(p.input))
             host = (cuda.pagelocked_empty(p.shape, dtype), cuda.pagelocked_empty(p.shape, dtype))
+            self._pinned.extend(host)
             dev = (cuda.mem_alloc(host[0].nbytes), cuda.mem_alloc(host[0].nbytes))
             self._allocs.extend(dev)
             dev_pairs.append((int(dev[0]), int(dev[1])))
@@ -169,11 +205,29 @@ class TensorRTBackend:
         return {name: self._host[name].copy() for name in io.outputs}, new_states
 
     def close(self) -> None:
+        """Release everything in the order CUDA needs, while the interpreter is whole:
+        finish the stream's work, drop TensorRT's objects (they own device memory), free
+        device and pinned host buffers and the stream, then pop and release the context.
+        Idempotent; the owner of the pipeline calls it (runtime.pipeline.Pipeline.close)."""
         ctx = self.__dict__.pop("_ctx", None)
         if ctx is None:
             return
-        for name in ("_context", "_engine", "_runtime"):
-            self.__dict__.pop(name, None)
-        for buf in [*self._dev.values(), *self._allocs]:
-            buf.free()
-        ctx.pop()
+        atexit.unregister(self.close)
+        stream = self.__dict__.pop("_stream", None)
+        try:
+            if stream is not None:
+                stream.synchronize()
+        finally:
+            for name in ("_context", "_engine", "_runtime", "_dev_states", "_host_states", "_returned"):
+                self.__dict__.pop(name, None)
+            for buf in [*self._dev.values(), *self._allocs]:
+                buf.free()
+            for array in self._pinned:
+                _free_host(array)
+            self._dev.clear()
+            self._allocs.clear()
+            self._pinned.clear()
+            self._host.clear()
+            del stream
+            ctx.pop()
+            ctx.detach()

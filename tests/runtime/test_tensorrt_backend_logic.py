@@ -90,9 +90,10 @@ def make_fakes(onnx_path, manifest):
 
     class Runtime:
         def __init__(self, logger):
-            pass
+            self.DLA_core = 0
 
         def deserialize_cuda_engine(self, data):
+            log["dla_core_at_deserialize"] = self.DLA_core
             return Engine() if data == b"ENGINE" else None
 
     trt.Logger, trt.Runtime = Logger, Runtime
@@ -102,20 +103,51 @@ def make_fakes(onnx_path, manifest):
     drv.init = lambda: None
 
     class Ctx:
+        """pycuda's context stack, as its exit handler sees it: a context still pushed at
+        interpreter exit aborts the process ("context stack was not empty")."""
         popped = 0
+        stack: list = []
+        retained = 0
+
+        def push(self):
+            Ctx.stack.append(self)
 
         def pop(self):
             Ctx.popped += 1
+            Ctx.stack.pop()
+
+        def detach(self):
+            Ctx.retained -= 1
 
     class Device:
         def __init__(self, i):
             pass
 
-        def make_context(self):
+        def make_context(self):           # creates and pushes, as pycuda's does
+            ctx = Ctx()
+            ctx.push()
+            return ctx
+
+        def retain_primary_context(self):
+            Ctx.retained += 1
             return Ctx()
 
         def name(self):
             return "Fake Orin"
+
+    pinned = {"live": 0}
+
+    class HostAllocation(bytearray):
+        def free(self):
+            pinned["live"] -= 1
+
+    def pagelocked_empty(shape, dtype):
+        pinned["live"] += 1
+        n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        return np.ndarray(shape, dtype, buffer=HostAllocation(n))      # as pycuda builds it
+
+    log["pinned"] = pinned
+    log["memory"] = mem
 
     class Stream:
         handle = 7
@@ -130,7 +162,7 @@ def make_fakes(onnx_path, manifest):
         host.reshape(-1).view(np.uint8)[...] = mem.blocks[int(dev)][: host.nbytes]
 
     drv.Device, drv.Stream = Device, Stream
-    drv.pagelocked_empty = lambda shape, dtype: np.zeros(shape, dtype)
+    drv.pagelocked_empty = pagelocked_empty
     drv.mem_alloc = mem.alloc
     drv.memcpy_htod_async, drv.memcpy_dtoh_async = htod, dtoh
     pycuda = types.ModuleType("pycuda")
@@ -150,6 +182,8 @@ def fake_trt(loop_model_dir, monkeypatch):
     import runtime.backends.tensorrt_backend as tb
 
     monkeypatch.setattr(tb, "_check_engine", lambda path: None)
+    ctx.stack.clear()
+    ctx.popped = ctx.retained = 0
     return manifest, log, ctx
 
 
@@ -181,6 +215,65 @@ def test_tensorrt_backend_carries_the_state_like_onnxruntime(fake_trt, loop_mode
     assert len(set(state_in)) == 2                                      # two buffers, swapped
     trt_b.close()
     assert ctx.popped == 1
+
+
+def _released(log, ctx):
+    """What pycuda's exit handler and the driver would find: nothing pushed, nothing held."""
+    return not ctx.stack and ctx.retained == 0 and not log["memory"].blocks and log["pinned"]["live"] == 0
+
+
+def test_close_pops_the_context_and_frees_every_buffer(fake_trt, tmp_path):
+    from runtime.backends.tensorrt_backend import TensorRTBackend
+
+    manifest, log, ctx = fake_trt
+    engine = tmp_path / "step_fp16.engine"
+    engine.write_bytes(b"ENGINE")
+    backend = TensorRTBackend(engine, manifest, "fp16")
+    backend.step(np.zeros((1, 1, 32, 32), np.float32), backend.zero_states())
+    assert ctx.stack and log["memory"].blocks and log["pinned"]["live"] > 0
+    backend.close()
+    assert _released(log, ctx)
+    backend.close()                               # idempotent
+    assert _released(log, ctx)
+
+
+def test_a_failed_setup_releases_the_context(fake_trt, tmp_path):
+    from runtime.backends.tensorrt_backend import TensorRTBackend
+
+    manifest, log, ctx = fake_trt
+    bad = tmp_path / "step_fp16.engine"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(BackendError):
+        TensorRTBackend(bad, manifest, "fp16")
+    assert _released(log, ctx)
+
+
+def test_dms_run_on_tensorrt_releases_the_gpu_before_exit(fake_trt, loop_model_dir, tmp_path):
+    """Before: nothing closed the backend, the context stayed pushed, and pycuda aborted
+    the process at exit (every service stop ended in SIGABRT)."""
+    from dms.cli import main
+
+    _, log, ctx = fake_trt
+    engine = tmp_path / "step_fp16.engine"
+    engine.write_bytes(b"ENGINE")
+    rc = main(["run", "--source", "synthetic:1", "--seconds", "0.2", "--model", str(loop_model_dir),
+               "--backend", "tensorrt", "--precision", "fp16", "--engine", str(engine), "--out", str(tmp_path / "o"),
+               "--no-video", "--no-plot", "--quiet", "--detector", "haar"])
+    assert rc == 0
+    assert len(log["bindings"]) > 0                # the engine ran
+    assert _released(log, ctx)
+
+
+def test_the_engine_runs_on_the_dla_core_it_was_built_for(fake_trt, tmp_path, monkeypatch):
+    import runtime.backends.tensorrt_backend as tb
+
+    manifest, log, _ = fake_trt
+    monkeypatch.setattr(tb, "_check_engine", lambda path: 1)     # the engine manifest says DLA core 1
+    engine = tmp_path / "step_int8_dla1.engine"
+    engine.write_bytes(b"ENGINE")
+    backend = tb.TensorRTBackend(engine, manifest, "int8")
+    assert log["dla_core_at_deserialize"] == 1 and backend.device.endswith("(DLA core 1)")
+    backend.close()
 
 
 def test_tensorrt_backend_refuses_a_bad_engine_naming_it(fake_trt, tmp_path):
