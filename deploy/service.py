@@ -6,7 +6,10 @@ units rendered from them.
   TensorRT) rebuilds it; on every other boot it only checks hashes and versions.
 * `dms.service`: `dms run` with the TensorRT backend, Type=notify with a watchdog fed by
   the frame loop (deploy.sd_notify), restarted on failure, as the unprivileged user
-  `dms`, with a read-only system and write access only to its event and log folders.
+  `dms`, with a read-only system and write access only to its event, log and engine
+  folders. It only Wants= the engine unit and repeats the `--if-stale` build in
+  ExecStartPre=, so a failed build at boot is retried instead of final. With a CSI
+  camera /tmp is not private: libargus needs nvargus-daemon's /tmp/argus_socket.
 
 Options are limited to what systemd 245 knows (JetPack 5.1 = Ubuntu 20.04; JetPack 6 has
 249). PrivateDevices= and MemoryDenyWriteExecute= are deliberately absent: the first
@@ -43,6 +46,11 @@ class CameraConfig:
       network sees a 64x64 face crop, so more pixels only cost conversion time.
     color: "bgr" (what OpenCV consumers expect) or "gray" (GRAY8 straight from the
       hardware converter, no CPU colour conversion; for near-infrared mono models).
+    usb_format: "raw" (uncompressed YUY2 and the like) or "mjpeg": most UVC cameras offer
+      720p at 30 fps only as Motion-JPEG (USB 2.0 bandwidth), and caps asking for raw
+      video at that mode fail to negotiate; "mjpeg" asks for image/jpeg and decodes with
+      jpegdec (the CPU decoder every GStreamer install has; on a Jetson `source` can name
+      the hardware one, nvv4l2decoder mjpeg=1, or nvjpegdec).
     source: a full pipeline that replaces the generated one.
     """
 
@@ -53,6 +61,7 @@ class CameraConfig:
     height: int = 720
     fps: int = 30
     color: Literal["bgr", "gray"] = "bgr"
+    usb_format: Literal["raw", "mjpeg"] = "raw"
     source: str = ""
 
     def pipeline(self) -> str:
@@ -68,8 +77,24 @@ class CameraConfig:
                     f"video/x-raw(memory:NVMM),width={self.width},height={self.height},"
                     f"framerate={self.fps}/1 ! nvvidconv ! {out} ! {sink}")
         fmt = "GRAY8" if self.color == "gray" else "BGR"
-        return (f"v4l2src device={self.device} ! video/x-raw,width={self.width},height={self.height},"
-                f"framerate={self.fps}/1 ! videoconvert ! video/x-raw,format={fmt} ! {sink}")
+        caps = f"width={self.width},height={self.height},framerate={self.fps}/1"
+        if self.usb_format == "mjpeg":
+            return (f"v4l2src device={self.device} ! image/jpeg,{caps} ! jpegdec ! videoconvert ! "
+                    f"video/x-raw,format={fmt} ! {sink}")
+        return (f"v4l2src device={self.device} ! video/x-raw,{caps} ! videoconvert ! video/x-raw,format={fmt} ! {sink}")
+
+    def validate(self) -> None:
+        if self.kind not in ("csi", "usb"):
+            raise ServiceConfigError(f"camera.kind: must be 'csi' or 'usb', got {self.kind!r}")
+        if self.usb_format not in ("raw", "mjpeg"):
+            raise ServiceConfigError(f"camera.usb_format: must be 'raw' or 'mjpeg', got {self.usb_format!r}")
+        if self.usb_format == "mjpeg" and self.kind != "usb":
+            raise ServiceConfigError("camera.usb_format: 'mjpeg' is for kind 'usb' (a CSI sensor delivers raw frames)")
+
+    @property
+    def uses_argus(self) -> bool:
+        """Frames come through nvargus-daemon (a CSI sensor, generated or named in `source`)."""
+        return "nvarguscamerasrc" in self.pipeline()
 
 
 @dataclass(frozen=True)
@@ -145,6 +170,7 @@ class ServiceConfig:
     layout: TargetLayout = field(default_factory=TargetLayout)
 
     def validate(self) -> None:
+        self.camera.validate()
         if self.precision not in PRECISIONS:
             raise ServiceConfigError(f"precision: must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if not self.user or not self.user.replace("-", "").replace("_", "").isalnum() or self.user == "root":
@@ -223,14 +249,23 @@ def engine_command(cfg: ServiceConfig) -> list[str]:
     return cmd
 
 
-def _sandbox(write_paths: list[str]) -> list[str]:
+# libargus clients reach nvargus-daemon through this UNIX socket (JetPack 5 and 6): a
+# private /tmp hides it, and the CSI camera fails with "Connecting to nvargus-daemon
+# failed" in a restart loop. A bind mount of the socket into a private /tmp would not do:
+# the daemon re-creates the socket when it restarts, and the mount keeps the dead one.
+ARGUS_SOCKET = "/tmp/argus_socket"
+
+
+def _sandbox(write_paths: list[str], private_tmp: bool = True) -> list[str]:
+    tmp = (["PrivateTmp=yes"] if private_tmp else
+           [f"# /tmp is shared: libargus talks to nvargus-daemon through {ARGUS_SOCKET}.", "PrivateTmp=no"])
     return [
-        "# Sandbox: read-only system, no home directories, private /tmp, no privilege gain;",
+        "# Sandbox: read-only system, no home directories, no privilege gain;",
         "# writable only where listed.",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         "ProtectHome=yes",
-        "PrivateTmp=yes",
+        *tmp,
         "ReadWritePaths=" + " ".join(write_paths),
         "ProtectKernelTunables=yes",
         "ProtectKernelModules=yes",
@@ -253,16 +288,21 @@ def _header(title: str, version: str) -> list[str]:
 
 
 def render_service_unit(cfg: ServiceConfig, version: str) -> str:
+    """The monitor. The engine unit builds at boot, but a failed build there must not
+    leave the car without a monitor for good (a oneshot unit is not retried, and with
+    Requires= its failure failed this unit too): so this unit only Wants= it, and builds
+    a missing or stale engine itself in ExecStartPre= (`--if-stale`: a hash check when
+    the engine is current). A failed build fails this start; Restart= tries again after
+    RestartSec, each attempt bounded by TimeoutStartSec, which covers one build."""
     cfg.validate()
     lay = cfg.layout
-    csi = cfg.camera.kind == "csi" and not cfg.camera.source
+    argus = cfg.camera.uses_argus
     lines = _header("dms: the driver monitor", version) + [
         "[Unit]",
         "Description=dms driver monitoring (head pose, attention alerts)",
         f"Documentation=file://{lay.prefix}/DEPLOY.md",
-        f"Requires={ENGINE_UNIT}",
-        f"After={ENGINE_UNIT}" + (" nvargus-daemon.service" if csi else ""),
-        *(["Wants=nvargus-daemon.service"] if csi else []),
+        f"Wants={ENGINE_UNIT}" + (" nvargus-daemon.service" if argus else ""),
+        f"After={ENGINE_UNIT}" + (" nvargus-daemon.service" if argus else ""),
         "# Never give up restarting: nobody in a car restarts a service by hand.",
         "StartLimitIntervalSec=0",
         "",
@@ -270,15 +310,18 @@ def render_service_unit(cfg: ServiceConfig, version: str) -> str:
         "Type=notify",
         "NotifyAccess=main",
         *_identity(cfg),
+        "# Builds the engine only when missing or stale (a failed boot-time build is retried here).",
+        "ExecStartPre=" + exec_line(engine_command(cfg)),
         "ExecStart=" + exec_line(run_command(cfg)),
         "Restart=on-failure",
         f"RestartSec={cfg.restart_sec}",
         "# The frame loop sends WATCHDOG=1 (deploy.sd_notify); a stalled loop is killed and restarted.",
         f"WatchdogSec={cfg.watchdog_sec}",
-        f"TimeoutStartSec={cfg.start_timeout_sec}",
+        "# Start-up, plus one engine build when ExecStartPre= has to make one.",
+        f"TimeoutStartSec={cfg.start_timeout_sec + cfg.engine_build_timeout_sec}",
         "TimeoutStopSec=10",
         "Environment=PYTHONUNBUFFERED=1",
-        *_sandbox([lay.events_dir, lay.log_dir]),
+        *_sandbox([lay.events_dir, lay.log_dir, lay.engine_dir], private_tmp=not argus),
         "",
         "[Install]",
         "WantedBy=multi-user.target",
