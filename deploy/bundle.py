@@ -182,9 +182,33 @@ def _check_name(rel: str) -> None:
         raise BundleError(f"{rel!r}: bundle paths must be relative, without '..' or spaces")
 
 
+# What a wheelhouse may hold: wheels, and source archives for what has no aarch64 wheel
+# (pycuda: built on the device by install.sh).
+WHEELHOUSE_SUFFIXES = (".whl", ".tar.gz", ".zip")
+
+
+def wheelhouse_files(folder: Path) -> dict[str, bytes]:
+    """wheels/<name> -> bytes for the dependency archives in `folder` (not its subfolders),
+    so that `install.sh --offline` installs without a network. Errors name the folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BundleError(f"--wheelhouse {folder}: no such folder")
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(WHEELHOUSE_SUFFIXES))
+    if not found:
+        raise BundleError(f"--wheelhouse {folder}: no .whl / .tar.gz / .zip files (fill it with pip download: "
+                          "docs/deploy.md, 'Offline install')")
+    out = {}
+    for p in found:
+        rel = f"wheels/{p.name}"
+        _check_name(rel)
+        out[rel] = p.read_bytes()
+    return out
+
+
 def create_bundle(model_dir: Path, out: Path, cfg: ServiceConfig | None = None, wheel: Path | None = None,
-                  log: Callable[[str], None] = print) -> BundleResult:
-    """Write the bundle for MODEL_DIR to OUT (a .tar.gz)."""
+                  log: Callable[[str], None] = print, wheelhouse: Path | None = None) -> BundleResult:
+    """Write the bundle for MODEL_DIR to OUT (a .tar.gz). wheelhouse: a folder of the
+    runtime's dependency wheels for the target (aarch64, its Python) to ship in wheels/."""
     cfg = cfg or ServiceConfig()
     cfg.validate()
     model_dir = Path(model_dir)
@@ -219,6 +243,11 @@ def create_bundle(model_dir: Path, out: Path, cfg: ServiceConfig | None = None, 
             raise BundleError(f"{wheel}: not a wheel file")
         wheel_rel = f"wheels/{Path(wheel).name}"
         files[wheel_rel] = Path(wheel).read_bytes()
+    if wheelhouse is not None:
+        deps = wheelhouse_files(wheelhouse)
+        deps.pop(wheel_rel, None)
+        files.update(deps)
+        log(f"shipping {len(deps)} dependency archive(s) from {wheelhouse} for install.sh --offline")
     bundle_meta = {"dms_version": __version__, "model": model_name, "created": stamp,
                    "precision": cfg.precision, "dla_core": cfg.dla_core}
     files["config/dms.json"] = (json.dumps(deploy_config(cfg, bundle_meta), indent=2) + "\n").encode()

@@ -38,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="systemd WatchdogSec (default 5)")
     parser.add_argument("--wheel", type=Path, default=None, metavar="FILE",
                         help="the dms wheel to ship (default: built from this checkout)")
+    parser.add_argument("--wheelhouse", type=Path, default=None, metavar="DIR",
+                        help="the runtime's dependency wheels for the target (aarch64, its Python; pycuda as a "
+                             "source archive) to ship for install.sh --offline (docs/deploy.md, 'Offline install')")
+    parser.add_argument("--usb-format", choices=("raw", "mjpeg"), default="raw",
+                        help="USB camera stream: raw (default) or mjpeg (most UVC cameras' only 720p30 mode)")
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -67,12 +72,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError:
         return _fail(f"--size must look like 1280x720, got {args.size!r}", 2)
     camera = CameraConfig(kind=args.camera, sensor_id=args.sensor_id, device=args.device, width=width,
-                          height=height, fps=args.fps, color="gray" if args.gray else "bgr", source=args.source)
+                          height=height, fps=args.fps, color="gray" if args.gray else "bgr", source=args.source,
+                          usb_format=args.usb_format)
     cfg = ServiceConfig(precision=args.precision, dla_core=args.dla, user=args.user, camera=camera)
     if args.watchdog is not None:
         cfg = replace(cfg, watchdog_sec=args.watchdog)
     try:
-        result = create_bundle(args.model_dir, args.out, cfg, wheel=args.wheel)
+        result = create_bundle(args.model_dir, args.out, cfg, wheel=args.wheel, wheelhouse=args.wheelhouse)
     except (BundleError, ManifestError, ServiceConfigError) as exc:
         return _fail(str(exc))
     for warning in result.warnings:

@@ -13,7 +13,8 @@
 #   --python PY     the interpreter for the venv (default python3: JetPack's, which sees tensorrt)
 #   --no-engine     do not build the engine now; dms-engine.service builds it on first start
 #   --no-systemd    do not install or enable the systemd units
-#   --offline       install dependencies only from wheels/ in this bundle (no network)
+#   --offline       install dependencies only from wheels/ in this bundle (no network); the
+#                   bundle must then carry them: dms bundle ... --wheelhouse DIR (DEPLOY.md)
 #   --no-deps       install only the dms wheel; its dependencies must already be there
 #   -h, --help      this text
 #
@@ -81,6 +82,50 @@ verify_bundle() {
 }
 
 ( verify_bundle )
+
+# pycuda has no aarch64 wheels: pip builds it from source, which needs nvcc and cuda.h.
+# Under sudo, secure_path drops /usr/local/cuda/bin ("cuda.h: No such file"), so the
+# CUDA toolkit is looked up and put on the paths here.
+cuda_env() {
+    local d
+    # DMS_CUDA_SEARCH: where to look besides $CUDA_HOME (tests point it elsewhere)
+    # shellcheck disable=SC2086  # word splitting and globbing of the search list are wanted
+    for d in "${CUDA_HOME:-}" ${DMS_CUDA_SEARCH:-/usr/local/cuda /usr/local/cuda-*}; do
+        if [ -n "$d" ] && [ -x "$d/bin/nvcc" ]; then
+            export CUDA_HOME="$d" CUDA_ROOT="$d"
+            export PATH="$d/bin:$PATH"
+            export CPATH="$d/include${CPATH:+:$CPATH}"
+            export LIBRARY_PATH="$d/lib64${LIBRARY_PATH:+:$LIBRARY_PATH}"
+            export LD_LIBRARY_PATH="$d/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# What a stock JetPack may lack, checked before anything is written, each with its fix.
+prerequisites() {
+    "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 \
+        || die "$PYTHON cannot create a virtual environment (no ensurepip): sudo apt-get install python3-venv"
+    [ "$PIP_MODE" = no-deps ] && return 0
+    if [ "$PIP_MODE" = offline ]; then
+        local deps
+        deps="$(find "$BUNDLE/wheels" -maxdepth 1 -type f ! -name "$(basename "$WHEEL")" | wc -l)"
+        [ "$deps" -gt 0 ] || die "--offline needs the runtime's dependencies inside the bundle, and wheels/ holds only
+  the dms wheel. Make the bundle with them: dms bundle MODEL --wheelhouse DIR, DIR filled on a
+  machine with network access as DEPLOY.md ('Offline install') says; or install online."
+    fi
+    if ! "$PYTHON" -c 'import pycuda' >/dev/null 2>&1; then
+        # pip will build pycuda: compiler, Python headers and the CUDA toolkit
+        "$PYTHON" -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+            || die "building pycuda needs the Python headers: sudo apt-get install python3-dev"
+        command -v g++ >/dev/null || die "building pycuda needs a C++ compiler: sudo apt-get install build-essential"
+        cuda_env || die "building pycuda needs the CUDA toolkit (nvcc, cuda.h), not found in /usr/local/cuda:
+  sudo apt-get install nvidia-jetpack (or cuda-toolkit), or set CUDA_HOME"
+        say "pycuda will be built with the CUDA toolkit in $CUDA_HOME"
+    fi
+}
+prerequisites
 
 mkdir -p "$ROOT"
 ROOT="$(cd "$ROOT" && pwd)"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.bundle import create_bundle, unpack
+from deploy.bundle import BundleError, create_bundle, unpack
 from deploy.device import DeviceInfo, DeviceQueryError
 from deploy.service import load_config
 from deploy.target_checks import Account, TargetProbes, run_target_checks
@@ -129,3 +129,65 @@ def test_reinstall_keeps_the_edited_config_as_backup(installed: dict[str, Path])
     assert '"watchdog_sec": 7' in (root / "etc/dms/dms.json.bak").read_text()
     assert '"watchdog_sec": 5' in config.read_text()
     assert "systemd units not installed (--no-systemd)" in proc.stdout
+
+
+def _install(bundle: Path, root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(bundle / "install.sh"), "--root", str(root), "--no-engine", *args],
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_offline_without_the_dependencies_says_how_and_writes_nothing(installed: dict[str, Path],
+                                                                     tmp_path: Path) -> None:
+    """Before: --offline went to pip with only the dms wheel in wheels/ and failed to
+    resolve numpy, after the old venv and model had been replaced."""
+    proc = _install(installed["bundle"], tmp_path / "root", "--offline")
+    assert proc.returncode != 0
+    assert "--offline needs the runtime's dependencies" in proc.stderr and "--wheelhouse" in proc.stderr
+    assert not (tmp_path / "root" / "opt").exists()
+
+
+def test_a_python_without_venv_support_is_named_with_its_package(installed: dict[str, Path], tmp_path: Path) -> None:
+    fake = tmp_path / "python3"
+    fake.write_text(f"#!/bin/sh\ncase \"$*\" in *ensurepip*) exit 1;; esac\nexec {sys.executable} \"$@\"\n")
+    fake.chmod(0o755)
+    proc = _install(installed["bundle"], tmp_path / "root", "--no-deps", "--python", str(fake))
+    assert proc.returncode != 0 and "sudo apt-get install python3-venv" in proc.stderr
+    assert not (tmp_path / "root" / "opt").exists()
+
+
+def test_building_pycuda_without_the_cuda_toolkit_names_it(installed: dict[str, Path], tmp_path: Path) -> None:
+    """pip builds pycuda from source on a Jetson; under sudo nvcc was not on PATH and the
+    build died on "cuda.h: No such file". Now the toolkit is looked up first."""
+    if shutil.which("g++") is None:
+        pytest.skip("no C++ compiler here: install.sh stops at that check first")
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_HOME"}
+    env["DMS_CUDA_SEARCH"] = str(tmp_path / "no-cuda-here")
+    proc = _install(installed["bundle"], tmp_path / "root", env=env)
+    assert proc.returncode != 0
+    assert "needs the CUDA toolkit" in proc.stderr or "needs the Python headers" in proc.stderr, proc.stderr
+    assert not (tmp_path / "root" / "opt").exists()
+
+
+def test_a_wheelhouse_ships_in_the_bundle_for_offline_installs(real_model: Path, wheel: Path, tmp_path: Path) -> None:
+    house = tmp_path / "house"
+    house.mkdir()
+    (house / "tqdm-4.67.1-py3-none-any.whl").write_bytes(b"wheel bytes")
+    (house / "pycuda-2025.1.tar.gz").write_bytes(b"sdist bytes")
+    (house / "notes.txt").write_text("not shipped")
+    result = create_bundle(real_model, tmp_path / "b.tar.gz", wheel=wheel, wheelhouse=house, log=lambda _m: None)
+    assert {"wheels/tqdm-4.67.1-py3-none-any.whl", "wheels/pycuda-2025.1.tar.gz"} <= set(result.files)
+    assert "wheels/notes.txt" not in result.files
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(BundleError, match="no .whl"):
+        create_bundle(real_model, tmp_path / "c.tar.gz", wheel=wheel, wheelhouse=empty, log=lambda _m: None)
+
+
+def test_the_jetson_install_keeps_numpy_1_for_jetpacks_opencv() -> None:
+    """The venv sees JetPack's cv2, built against numpy 1 ("_ARRAY_API not found" under numpy
+    2); an unbounded numpy>=1.24 pulled numpy 2 over it."""
+    import tomllib
+
+    data = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    jetson = data["project"]["optional-dependencies"]["jetson"]
+    assert any(r.replace(" ", "").startswith("numpy") and "<2" in r for r in jetson), jetson
