@@ -24,17 +24,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a model folder from `dms export` (+ `dms calibrate` for fp16/int8)")
     parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="int8",
                         help="engine precision (default int8: the Q/DQ graph; on TensorRT 8.5/10.3 the "
-                             "calibration table when there is no Q/DQ graph)")
+                             "calibration table when there is no Q/DQ graph, and always with --dla)")
     parser.add_argument("--dla", type=int, default=None, metavar="CORE",
-                        help="run on DLA core CORE (fp16/int8 only), unsupported layers on the GPU")
+                        help="run on DLA core CORE (fp16/int8 only), unsupported layers on the GPU; TensorRT "
+                             "8.5-10.7 or 11.4.1+ on a Jetson with DLA (not Orin Nano, not Thor)")
     parser.add_argument("--workspace", type=int, default=None, metavar="MB",
                         help="cap TensorRT's build workspace at MB MiB (default: TensorRT's, the device memory)")
     parser.add_argument("--timing-cache", type=Path, default=None, metavar="FILE",
-                        help="read kernel timings from FILE before the build and save them after it")
+                        help="read kernel timings from FILE before the build and save them after it (a FILE "
+                             "from another TensorRT release or device, or a corrupt one, is replaced, with a warning)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="folder for the engine and its manifest (default: MODEL_DIR)")
     parser.add_argument("--if-stale", action="store_true",
-                        help="do nothing when the engine there is current for this device, model and options")
+                        help="do nothing when the engine there is current for this device (TensorRT, GPU, "
+                             "Jetson model, L4T release), model and options")
     parser.add_argument("--plan-only", action="store_true",
                         help="print the build plan and trtexec command, build nothing")
     parser.add_argument("--trt-version", default=None, metavar="X.Y.Z",

@@ -12,18 +12,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from deploy.device import DeviceInfo
 from deploy.engine_build import BuildOutput, build_serialized_engine, write_atomic
 from deploy.engine_manifest import (DeviceSource, EngineManifest, EngineManifestError, built_with,
-                                    check_engine_for_runtime, manifest_path, resolve_device, save, utc_now)
+                                    check_engine_for_runtime, load, manifest_path, resolve_device, save,
+                                    utc_now)
 from deploy.model_graphs import model_graphs
 from deploy.trt_plan import (BuildOptions, BuildPlan, TrtVersion, engine_file_name, format_command, plan_build,
                              trtexec_command)
 from dms.manifest import ModelManifest, load_manifest, sha256_file
 
-Builder = Callable[[BuildPlan, Path, Callable[[str], None]], BuildOutput]
+class Builder(Protocol):
+    """What builds a plan (build_serialized_engine; tests pass fakes). A Protocol, not a
+    Callable[...] alias: that would be subscripted at import, which Python 3.8 (JetPack 5.1)
+    cannot do with collections.abc.Callable."""
+
+    def __call__(self, plan: BuildPlan, model_dir: Path, log: Callable[[str], None]) -> BuildOutput: ...
 
 
 @dataclass
@@ -49,9 +55,18 @@ def _file_sha(manifest: ModelManifest, rel: str | None) -> str | None:
 
 def stale_reason(engine_path: Path, plan: BuildPlan, model: ModelManifest, device: DeviceInfo) -> str | None:
     """None when the engine on disk is what this plan would build on this device;
-    otherwise what differs (missing, another device, another graph or options)."""
+    otherwise what differs (missing, another device or Jetson module, another graph or
+    options, or a manifest too old to say which module built it)."""
     if not engine_path.is_file():
         return "no engine yet"
+    try:
+        recorded = load(engine_path)
+    except EngineManifestError as exc:
+        return str(exc)
+    if not recorded.identity_recorded:
+        return (f"{manifest_path(engine_path)}: engine manifest format {recorded.format_version} (an older dms) "
+                "records no Jetson model, L4T release or SM count, so an engine from another module (a cloned "
+                "SD card) cannot be told apart: rebuilding to record them")
     try:
         current = check_engine_for_runtime(engine_path, device)
     except EngineManifestError as exc:
@@ -98,6 +113,7 @@ def build_engine(model_dir: Path, options: BuildOptions, out_dir: Path | None = 
         engine_bytes=engine_path.stat().st_size, precision=plan.precision, dla_core=plan.dla_core,
         tensorrt_version=here.tensorrt_version, gpu_name=here.gpu_name,
         compute_capability=here.compute_capability, cuda_version=here.cuda_version,
+        device_model=here.model, l4t_release=here.l4t_release, sm_count=here.sm_count,
         model_dir=str(model_dir), model_name=str(model.model.get("name", "")), onnx=plan.graph,
         onnx_sha256=str(_file_sha(model, plan.graph)), calibration_table=plan.calibration_table,
         calibration_table_sha256=_file_sha(model, plan.calibration_table),

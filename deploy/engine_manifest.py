@@ -9,6 +9,14 @@ GPU models of one family, runs with tactics timed for another chip. So the runti
 with an error that says what the engine was built for, what this device is, and the
 command that rebuilds it here.
 
+The Orin modules (AGX Orin, Orin NX, Orin Nano) share the GPU name "Orin" and compute
+capability 8.7, so format 2 also records the board model (/proc/device-tree/model), the
+L4T release (first line of /etc/nv_tegra_release) and the GPU's SM count (deploy.device),
+and all three must match: an engine on a cloned SD-card image from another module is
+refused here and rebuilt by `dms build-engine --if-stale`. A format-1 manifest (written
+before these were recorded) is accepted by the validator, but `--if-stale` rebuilds its
+engine, and on a Jetson the runtime refuses it (its module cannot be confirmed).
+
 The manifest also records the source ONNX's sha256, the build plan (flags, graph,
 calibration table), the equivalent trtexec command and the build time, so that an engine
 found on a device can be traced to the model folder and the options that made it.
@@ -22,16 +30,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, Union, cast
 
 import jsonschema
 
-from deploy.device import DeviceInfo, query_device
+from deploy.device import DeviceInfo, describe, l4t_short, query_device
 from deploy.trt_plan import PRECISIONS, Precision, TrtVersion
 from dms.manifest import sha256_file
 
 FORMAT = "dms-engine-manifest"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2          # 2: device.model, device.l4t_release, device.sm_count recorded
+READABLE_FORMATS = (1, 2)
 SUFFIX = ".json"
 
 
@@ -51,7 +60,7 @@ SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "format": {"const": FORMAT},
-        "format_version": {"const": FORMAT_VERSION},
+        "format_version": {"enum": list(READABLE_FORMATS)},
         "engine": {
             "type": "object", "required": ["file", "sha256", "bytes"], "additionalProperties": False,
             "properties": {"file": _STR, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
@@ -63,7 +72,10 @@ SCHEMA: dict[str, Any] = {
         "device": {
             "type": "object", "required": ["gpu_name", "compute_capability"],
             "properties": {"gpu_name": _STR, "compute_capability": {"type": "string", "pattern": r"^\d+\.\d+$"},
-                           "cuda_version": {"type": ["string", "null"]}},
+                           "cuda_version": {"type": ["string", "null"]},
+                           "model": {"type": ["string", "null"]},
+                           "l4t_release": {"type": ["string", "null"]},
+                           "sm_count": {"type": ["integer", "null"], "minimum": 1}},
         },
         "source": {
             "type": "object", "required": ["model_dir", "onnx", "onnx_sha256"],
@@ -76,6 +88,9 @@ SCHEMA: dict[str, Any] = {
         "built_at": {"type": "string", "format": "date-time"},
         "built_with": {"type": "object"},
     },
+    # Format 2 records the device identity (null off a Jetson, never absent).
+    "if": {"properties": {"format_version": {"const": 2}}, "required": ["format_version"]},
+    "then": {"properties": {"device": {"required": ["model", "l4t_release", "sm_count"]}}},
 }
 
 
@@ -105,15 +120,27 @@ class EngineManifest:
     build: dict[str, Any] = field(default_factory=dict)   # plan, options, trtexec command
     built_at: str = ""                                    # ISO 8601, UTC
     built_with: dict[str, Any] = field(default_factory=dict)
+    device_model: str | None = None     # /proc/device-tree/model of the building device
+    l4t_release: str | None = None      # first line of its /etc/nv_tegra_release
+    sm_count: int | None = None         # its GPU's multiprocessor count
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def identity_recorded(self) -> bool:
+        """False for a format-1 manifest: it predates the board model / L4T / SM count record."""
+        return self.format_version >= 2
 
     def to_dict(self) -> dict[str, Any]:
+        device: dict[str, Any] = {"gpu_name": self.gpu_name, "compute_capability": self.compute_capability,
+                                  "cuda_version": self.cuda_version}
+        if self.identity_recorded:
+            device.update(model=self.device_model, l4t_release=self.l4t_release, sm_count=self.sm_count)
         return {
-            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "format": FORMAT, "format_version": self.format_version,
             "engine": {"file": self.engine_file, "sha256": self.engine_sha256, "bytes": self.engine_bytes},
             "precision": self.precision, "dla_core": self.dla_core,
             "tensorrt_version": self.tensorrt_version,
-            "device": {"gpu_name": self.gpu_name, "compute_capability": self.compute_capability,
-                       "cuda_version": self.cuda_version},
+            "device": device,
             "source": {"model_dir": self.model_dir, "model_name": self.model_name, "onnx": self.onnx,
                        "onnx_sha256": self.onnx_sha256, "calibration_table": self.calibration_table,
                        "calibration_table_sha256": self.calibration_table_sha256},
@@ -133,10 +160,13 @@ class EngineManifest:
             onnx_sha256=src["onnx_sha256"], calibration_table=src.get("calibration_table"),
             calibration_table_sha256=src.get("calibration_table_sha256"),
             build=data["build"], built_at=data["built_at"], built_with=data.get("built_with", {}),
+            device_model=dev.get("model"), l4t_release=dev.get("l4t_release"), sm_count=dev.get("sm_count"),
+            format_version=int(data["format_version"]),
         )
 
     def built_for(self) -> str:
-        return f"TensorRT {self.tensorrt_version} on {self.gpu_name} (compute {self.compute_capability})"
+        return describe(self.tensorrt_version, self.gpu_name, self.compute_capability, self.sm_count,
+                        self.device_model, self.l4t_release)
 
     def rebuild_command(self, engine_path: Path | None = None) -> str:
         """The `dms build-engine` command that rebuilds this engine with its options."""
@@ -203,10 +233,17 @@ def load(engine_path: Path) -> EngineManifest:
     return EngineManifest.from_dict(data, str(path))
 
 
+def _known(value: object) -> str:
+    return "not recorded" if value is None else f"'{value}'"
+
+
 def mismatches(manifest: EngineManifest, device: DeviceInfo) -> list[str]:
     """What differs between the engine's build device and `device` (empty: compatible).
     TensorRT releases must match to major.minor.patch (the build number may differ); the
-    GPU must have the same compute capability and name (same chip, same tuning)."""
+    GPU must have the same compute capability and name (same chip, same tuning); the board
+    model, L4T release and SM count must match too (the Orin modules share the GPU name and
+    compute capability). A value the manifest lacks (format 1) and the device has is a
+    difference: the engine cannot be shown to be this module's."""
     out = []
     built = TrtVersion.parse(manifest.tensorrt_version)
     here = TrtVersion.parse(device.tensorrt_version)
@@ -216,10 +253,28 @@ def mismatches(manifest: EngineManifest, device: DeviceInfo) -> list[str]:
         out.append(f"compute capability {manifest.compute_capability} vs {device.compute_capability}")
     if manifest.gpu_name.strip() != device.gpu_name.strip():
         out.append(f"GPU '{manifest.gpu_name}' vs '{device.gpu_name}'")
+    if manifest.device_model != device.model:
+        out.append(f"Jetson model {_known(manifest.device_model)} vs {_known(device.model)}")
+    if manifest.l4t_release != device.l4t_release:
+        a, b = l4t_short(manifest.l4t_release), l4t_short(device.l4t_release)
+        if a == b:  # same release and revision, another build of it: show the lines
+            a, b = str(manifest.l4t_release), str(device.l4t_release)
+        out.append(f"L4T {a if manifest.l4t_release is not None else 'not recorded'} vs "
+                   f"{b if device.l4t_release is not None else 'not recorded'}")
+    if manifest.sm_count != device.sm_count:
+        out.append(f"SM count {manifest.sm_count if manifest.sm_count is not None else 'not recorded'} vs "
+                   f"{device.sm_count if device.sm_count is not None else 'not recorded'}")
     return out
 
 
-DeviceSource = DeviceInfo | Callable[[], DeviceInfo] | None
+class DeviceQuery(Protocol):
+    """A callable that queries the device (query_device, or a test's lambda)."""
+
+    def __call__(self) -> DeviceInfo: ...
+
+
+# typing.Union, not `X | Y`: this alias is evaluated at import, and JetPack 5.1 runs Python 3.8.
+DeviceSource = Union[DeviceInfo, DeviceQuery, None]
 
 
 def resolve_device(device: DeviceSource) -> DeviceInfo:
@@ -234,8 +289,10 @@ def check_engine_for_runtime(engine_path: Path, device: DeviceSource = None,
                              verify_sha256: bool = True) -> EngineManifest:
     """The runtime's gate before deserializing `engine_path`: its manifest must exist and
     be valid, the engine file must match the recorded sha256, and the engine must have
-    been built for this device's TensorRT release and GPU. `device` defaults to querying
-    TensorRT + pycuda/cuda-python (tests pass a DeviceInfo or a callable).
+    been built for this device's TensorRT release, GPU (name, compute capability, SM count)
+    and Jetson module (board model, L4T release). `device` defaults to querying TensorRT +
+    pycuda/cuda-python and /proc/device-tree/model, /etc/nv_tegra_release (tests pass a
+    DeviceInfo or a callable).
 
     Raises EngineManifestError (missing/malformed/corrupt) or EngineMismatchError (another
     device or TensorRT release), each saying how to rebuild the engine here."""
@@ -257,8 +314,10 @@ def check_engine_for_runtime(engine_path: Path, device: DeviceSource = None,
     here = resolve_device(device)
     diff = mismatches(manifest, here)
     if diff:
+        old = ("; its manifest predates the Jetson model / L4T / SM count record (engine manifest format "
+               f"{manifest.format_version})" if not manifest.identity_recorded else "")
         raise EngineMismatchError(
             f"{engine_path}: built for {manifest.built_for()}, but this device has {here.describe()} "
-            f"({'; '.join(diff)}). TensorRT engines only run on the release and GPU that built them; "
-            f"rebuild it on this device: {manifest.rebuild_command(engine_path)}")
+            f"({'; '.join(diff)}{old}). TensorRT engines only run on the release, GPU and Jetson module "
+            f"that built them; rebuild it on this device: {manifest.rebuild_command(engine_path)}")
     return manifest

@@ -10,13 +10,34 @@ The rules (SPEC.md, "Deployment facts"):
   (calibrators) is deprecated from 10.1 and removed in 11, so neither is used. On 11
   every network is strongly typed and the creation flag is ignored, so it is not set.
 * TensorRT 8.5 to 10.11 (JetPack 5.1 = 8.5.2, JetPack 6.1/6.2 = 10.3.0): the same graphs
-  with the legacy flags (FP16 for the FP16 graph; INT8 for the Q/DQ graph, which 8.x
-  requires for explicit quantization). When a model has no Q/DQ graph, INT8 falls back to
+  with the legacy flags (FP16 for the FP16 graph; INT8 *and* FP16 for the Q/DQ graph:
+  8.x/10.x need INT8 for explicit quantization, and FP16 lets the layers the graph leaves
+  unquantized run in FP16 instead of FP32 - "enabling both INT8 and FP16 is allowed (and
+  encouraged)", NVIDIA/TensorRT#2086). When a model has no Q/DQ graph, INT8 falls back to
   implicit quantization of the FP32 graph with the calibration table written for *this*
   TensorRT release (calibration.trt_table: TensorRT ignores a table from another
   version). 8.x parses ONNX only into an EXPLICIT_BATCH network; 10.x ignores the flag
   (deprecated), so it is set on 8.x alone.
 * Older than 8.5: refused (the runtime needs named I/O tensors and execute_async_v3).
+
+DLA (`--dla N`), per release (docs.nvidia.com/deeplearning/tensorrt/11.4.1/inference-library/
+work-with-dla.html and .../11.3.0/inference-library/work-with-dla.html):
+
+* TensorRT 8.5 to 10.7 (JetPack 5.1 and 6.x on Xavier / Orin): DLA runs implicit
+  quantization only - "DLA does not support explicit quantization" (TensorRT 8.x developer
+  guide, "Working with DLA"; NVIDIA/TensorRT#2222: "if you convert it to implicit
+  quantization, it would work with DLA"; NVIDIA/Model-Optimizer#1661: "DLA still only
+  supports IQ"). So INT8 on DLA is built from the FP32 graph with this release's
+  calibration table, never from the Q/DQ graph, with FP16 set beside INT8: a tensor
+  without a usable scale "forces either that region to run in FP16 or a GPU fallback"
+  (Model-Optimizer#1661), and with FP16 set it stays on the DLA. GPU_FALLBACK always.
+* TensorRT 10.8 to 10.x: no DLA ("TensorRT 10.7 was the last 10.x release that supported
+  DLA"); JetPack 7.0/7.1 ship 10.13 for Jetson Thor, which has no DLA.
+* TensorRT 11.0 to 11.4.0: no DLA on Jetson ("DLA was unavailable in TensorRT 11.0 through
+  11.3 ... TensorRT 11.4.0 supported DLA only on Windows on ARM").
+* TensorRT 11.4.1+: DLA on Jetson AGX Orin with JetPack 7.2.2+, strongly typed: the
+  precision comes from the graph's tensor types, as on the GPU (Thor still has none; the
+  builder's DLA core count refuses it at build time).
 
 Flags are carried as TensorRT member *names* ("STRONGLY_TYPED", "FP16"), not numbers:
 enum values moved between releases (STRONGLY_TYPED is 1 on 10.x and 0 on 11).
@@ -80,6 +101,21 @@ MIN_SUPPORTED = TrtVersion(8, 5, 0)
 STRONGLY_TYPED_FROM = TrtVersion(10, 12, 0)   # FP16/INT8 flags deprecated from here
 ALWAYS_STRONGLY_TYPED_FROM = TrtVersion(11, 0, 0)
 EXPLICIT_BATCH_UNTIL = TrtVersion(10, 0, 0)   # 10.0 made every network explicit batch
+DLA_GONE_FROM = TrtVersion(10, 8, 0)          # 10.7 was the last 10.x release with DLA
+DLA_BACK_FROM = TrtVersion(11, 4, 1)          # DLA on Jetson AGX Orin again (JetPack 7.2.2+)
+
+
+def dla_unavailable(version: TrtVersion) -> str | None:
+    """Why TensorRT `version` cannot build for DLA at all, or None when it can (module
+    docstring: the DLA rules and their sources). Whether *this device* has DLA cores
+    (Orin Nano and Thor have none) is the builder's to say (engine_build)."""
+    if DLA_GONE_FROM <= version < ALWAYS_STRONGLY_TYPED_FROM:
+        return (f"TensorRT {version.release} has no DLA (10.7 was the last 10.x release with DLA; "
+                "JetPack 7.0/7.1 ship 10.13 for Jetson Thor, which has none)")
+    if ALWAYS_STRONGLY_TYPED_FROM <= version < DLA_BACK_FROM:
+        return (f"TensorRT {version.release} has no DLA on Jetson (none in 11.0 to 11.3, 11.4.0 only on "
+                "Windows on ARM; 11.4.1 brings it back for Jetson AGX Orin on JetPack 7.2.2+)")
+    return None
 
 
 @dataclass(frozen=True)
@@ -123,7 +159,9 @@ class BuildOptions:
     precision: int8 by default, the product's target on Jetson (README: "INT8/FP16
       TensorRT engines"); fp16 and fp32 are there for accuracy comparison and profiling.
     dla_core: None = GPU only. DLA runs FP16/INT8 layers only, so fp32 on DLA is refused;
-      layers DLA cannot run fall back to the GPU (GPU_FALLBACK).
+      layers DLA cannot run fall back to the GPU (GPU_FALLBACK). Refused on the TensorRT
+      releases without DLA (dla_unavailable); INT8 on DLA before TensorRT 11 is implicit
+      (FP32 graph + calibration table), never the Q/DQ graph.
     workspace_mb: None = TensorRT's default (the device's memory); on a shared Jetson a
       cap keeps the build from starving the rest of the car's software.
     timing_cache: a file read before and written after the build, so rebuilds (after a
@@ -182,7 +220,12 @@ def plan_build(version: TrtVersion, options: BuildOptions, graphs: ModelGraphs) 
         raise PlanError(f"TensorRT {version} is too old: the runtime needs {MIN_SUPPORTED.release} or newer "
                         "(JetPack 5.1+) for named I/O tensors and execute_async_v3")
     precision = options.precision
-    if options.dla_core is not None and precision == "fp32":
+    dla = options.dla_core is not None
+    if dla:
+        missing = dla_unavailable(version)
+        if missing is not None:
+            raise PlanError(f"--dla {options.dla_core}: {missing}; drop --dla to build for the GPU")
+    if dla and precision == "fp32":
         raise PlanError("DLA runs FP16 and INT8 layers only: use --precision fp16 or int8 with --dla, "
                         "or drop --dla for an FP32 engine on the GPU")
     notes: list[str] = []
@@ -193,6 +236,9 @@ def plan_build(version: TrtVersion, options: BuildOptions, graphs: ModelGraphs) 
         network_flags: tuple[str, ...] = () if version >= ALWAYS_STRONGLY_TYPED_FROM else ("STRONGLY_TYPED",)
         if version >= ALWAYS_STRONGLY_TYPED_FROM:
             notes.append(f"TensorRT {version.major} networks are always strongly typed")
+        if dla:
+            notes.append(f"DLA on TensorRT {version.release} is strongly typed: the graph's tensor types "
+                         "decide the precision (Jetson AGX Orin on JetPack 7.2.2+; Thor has no DLA)")
         if precision == "fp32":
             graph = graphs.fp32
         elif precision == "fp16":
@@ -219,10 +265,28 @@ def plan_build(version: TrtVersion, options: BuildOptions, graphs: ModelGraphs) 
                 graph = graphs.fp32
                 notes.append("no FP16 graph: the FP32 graph is built with the FP16 flag "
                              "(TensorRT picks the precision per layer)")
+        elif dla:
+            # DLA before TensorRT 11: implicit quantization only (module docstring).
+            builder_flags += ["INT8", "FP16"]
+            table = graphs.tables.get(version.release)
+            if table is None:
+                have = ", ".join(sorted(graphs.tables)) or "none"
+                raise PlanError(_calibrate_hint(
+                    f"INT8 on DLA with TensorRT {version.release} needs the calibration table written for "
+                    f"{version.release} (DLA does not run Q/DQ graphs before TensorRT 11, and TensorRT "
+                    f"ignores tables from other releases); this model has tables for: {have}")
+                    + "; or use --precision fp16 with --dla, or drop --dla")
+            graph = graphs.fp32
+            notes.append(f"DLA INT8: implicit quantization of the FP32 graph with {table}"
+                         + (" (the Q/DQ graph is not used: DLA does not support explicit quantization "
+                            "before TensorRT 11)" if graphs.int8_qdq is not None else "")
+                         + "; FP16 for layers without a scale, GPU fallback for layers DLA cannot run")
         else:
             builder_flags.append("INT8")
             if graphs.int8_qdq is not None:
                 graph = graphs.int8_qdq
+                # Q/DQ fixes which layers run INT8; FP16 lets the rest run FP16, not FP32.
+                builder_flags.append("FP16")
                 if graphs.tables:
                     notes.append("the Q/DQ graph is used; the calibration tables are not needed")
             else:
@@ -235,7 +299,7 @@ def plan_build(version: TrtVersion, options: BuildOptions, graphs: ModelGraphs) 
                         f"this model has no Q/DQ graph and tables for: {have}"))
                 graph = graphs.fp32
                 notes.append(f"no Q/DQ graph: implicit INT8 from the FP32 graph and {table}")
-    if options.dla_core is not None:
+    if dla:
         builder_flags.append("GPU_FALLBACK")
     return BuildPlan(
         tensorrt=version, precision=precision, api=api, graph=graph,

@@ -2,6 +2,11 @@
 records the builder calls. It is strict where TensorRT is: 8.x parses ONNX only into an
 EXPLICIT_BATCH network, TensorRT 11 has no FP16/INT8 builder flags (and STRONGLY_TYPED is
 member 0 there), and a strongly typed network refuses precision flags.
+
+Timing caches carry a header (release and device) as TensorRT's do: combine() refuses a
+cache from another release, or from another device unless ignore_mismatch; a blob that is
+not a cache makes create_timing_cache raise (or, with `bad_cache="none"`, return None,
+the binding's nullptr).
 """
 
 from __future__ import annotations
@@ -19,13 +24,16 @@ def _version_tuple(version: str) -> tuple[int, int]:
 
 
 class FakeTensorRT(types.ModuleType):
-    def __init__(self, version: str = "10.3.0.30", dla_cores: int = 0, build_ok: bool = True) -> None:
+    def __init__(self, version: str = "10.3.0.30", dla_cores: int = 0, build_ok: bool = True,
+                 device: str = "Orin/16", bad_cache: str = "raise") -> None:
         super().__init__("tensorrt")
         self.__version__ = version
         self.calls: list[tuple[Any, ...]] = []
         major, minor = _version_tuple(version)
         self._dla_cores = dla_cores
         self._build_ok = build_ok
+        self.device = device        # what a timing cache's header records of the GPU
+        self.bad_cache = bad_cache  # "raise" or "none": create_timing_cache on garbage
         if major >= 11:
             self.NetworkDefinitionCreationFlag = enum.IntEnum("NetworkDefinitionCreationFlag", {"STRONGLY_TYPED": 0})
             builder_flags = {"GPU_FALLBACK": 3, "REFIT": 4}
@@ -63,12 +71,29 @@ class _Network:
         self.graph = b""
 
 
+def timing_cache_blob(version: str, device: str, entries: list[str]) -> bytes:
+    """A serialized fake timing cache: b'TC|release|device|entry,entry'."""
+    release = ".".join(version.split(".")[:3])
+    return f"TC|{release}|{device}|{','.join(entries)}".encode()
+
+
+def parse_timing_cache(blob: bytes) -> tuple[str, str, list[str]]:
+    _, release, device, entries = blob.decode().split("|", 3)
+    return release, device, [e for e in entries.split(",") if e]
+
+
 class _Cache:
-    def __init__(self, data: bytes) -> None:
-        self.data = bytes(data)
+    def __init__(self, release: str, device: str, entries: list[str]) -> None:
+        self.release, self.device, self.entries = release, device, list(entries)
+
+    def combine(self, other: _Cache, ignore_mismatch: bool) -> bool:
+        if other.release != self.release or (other.device != self.device and not ignore_mismatch):
+            return False
+        self.entries += [e for e in other.entries if e not in self.entries]
+        return True
 
     def serialize(self) -> bytes:
-        return self.data + b"+timed"
+        return f"TC|{self.release}|{self.device}|{','.join(self.entries)}".encode()
 
 
 class _Config:
@@ -89,12 +114,24 @@ class _Config:
         self._fake.calls.append(("set_memory_pool_limit", pool.name, size))
         self.pools[pool.name] = size
 
-    def create_timing_cache(self, data: bytes) -> _Cache:
-        self._fake.calls.append(("create_timing_cache", bytes(data)))
-        return _Cache(data)
+    def create_timing_cache(self, data: bytes) -> _Cache | None:
+        fake = self._fake
+        fake.calls.append(("create_timing_cache", bytes(data)))
+        release = ".".join(fake.__version__.split(".")[:3])
+        if not data:
+            return _Cache(release, fake.device, [])
+        if not bytes(data).startswith(b"TC|") or bytes(data).count(b"|") < 3:
+            if fake.bad_cache == "none":
+                return None
+            raise RuntimeError("[TRT] Error: timing cache: invalid or corrupt serialized cache")
+        return _Cache(*parse_timing_cache(bytes(data)))
 
     def set_timing_cache(self, cache: _Cache, ignore_mismatch: bool) -> bool:
-        self._fake.calls.append(("set_timing_cache", ignore_mismatch))
+        fake = self._fake
+        fake.calls.append(("set_timing_cache", ignore_mismatch))
+        release = ".".join(fake.__version__.split(".")[:3])
+        if cache.release != release or (cache.device != fake.device and not ignore_mismatch):
+            return False  # the verification header does not match this environment
         self.cache = cache
         return True
 
@@ -156,6 +193,8 @@ class _Builder:
         fake.calls.append(("build_serialized_network",))
         if not fake._build_ok:
             return None
+        if config.cache is not None:  # the build times what the cache did not have
+            config.cache.entries.append(f"timed:{network.graph.decode()}")
         record = {"graph": network.graph.decode(), "flags": config.flags, "network_flags": network.flags,
                   "pools": config.pools, "device": int(config.default_device_type), "dla_core": config.DLA_core,
                   "table": table}

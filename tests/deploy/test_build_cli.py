@@ -37,6 +37,23 @@ def test_plan_only_prints_the_trtexec_command_for_any_release(fake_model: Path) 
             f"--saveEngine={fake_model}/step_fp16.engine --fp16 --memPoolSize=workspace:512") in out.stdout
 
 
+def test_plan_only_for_dla(fake_model: Path) -> None:
+    """Issue item 7 at the command line: DLA INT8 on JetPack 5.1 / 6 is the FP32 graph plus
+    that release's table with --fp16 --int8; on JetPack 7 (TensorRT 10.13, Thor) --dla is
+    refused on one line."""
+    for version in ("8.5.2", "10.3.0"):
+        out = _dms("build-engine", str(fake_model), "--plan-only", "--trt-version", version, "--dla", "0")
+        assert out.returncode == 0, out.stderr
+        assert (f"--onnx={fake_model}/step.onnx --saveEngine={fake_model}/step_int8_dla0.engine --fp16 --int8 "
+                f"--calib={fake_model}/calibration_trt{version}.cache --useDLACore=0 --allowGPUFallback") in out.stdout
+    gpu = _dms("build-engine", str(fake_model), "--plan-only", "--trt-version", "10.3.0")
+    assert f"--onnx={fake_model}/step_int8.onnx" in gpu.stdout and "--fp16 --int8" in gpu.stdout
+    thor = _dms("build-engine", str(fake_model), "--plan-only", "--trt-version", "10.13.3", "--dla", "0")
+    assert thor.returncode == 1 and "Traceback" not in thor.stderr
+    assert thor.stderr.count("\n") == 1 and thor.stderr.startswith(
+        "dms build-engine: error: --dla 0: TensorRT 10.13.3 has no DLA")
+
+
 def test_errors_are_one_line_and_say_what_to_do(tmp_path: Path) -> None:
     model = write_fake_model(tmp_path / "m", fp16=False)
     out = _dms("build-engine", str(model), "--plan-only", "--trt-version", "10.13", "--precision", "fp16")
@@ -56,7 +73,7 @@ def test_build_engine_command_with_a_fake_tensorrt(fake_model: Path, tmp_path: P
     assert main(["build-engine", str(fake_model), "--out", str(out), "--timing-cache", str(out / "t.cache")]) == 0
     printed = capsys.readouterr().out
     assert "equivalent trtexec command" in printed and f"wrote {out / 'step_int8.engine'}" in printed
-    assert engine_record((out / "step_int8.engine").read_bytes())["flags"] == ["INT8"]
+    assert engine_record((out / "step_int8.engine").read_bytes())["flags"] == ["INT8", "FP16"]
     assert main(["build-engine", str(fake_model), "--out", str(out), "--timing-cache", str(out / "t.cache"),
                  "--if-stale"]) == 0
     assert "up to date" in capsys.readouterr().out
