@@ -6,7 +6,9 @@ it fails:
   tensorrt     this device's TensorRT release can build the configured precision from the
                bundle's graphs (the same dispatch as `dms build-engine`)
   cuda         the CUDA version is the one JetPack pairs with that TensorRT
-  engine       the engine, if built, was built for this device (else the first start builds it)
+  engine       the engine, if built, was built for this device: TensorRT release, GPU and
+               Jetson module (board model, L4T release, SM count) (else the first start builds it)
+               A --dla configuration on a TensorRT release without DLA fails the tensorrt check.
   camera       the camera's device node exists and the service user can open it
   permissions  the service user exists and can write the event and log folders
   disk         free space for events
@@ -29,7 +31,7 @@ from pathlib import Path
 from deploy.device import DeviceInfo, DeviceQueryError, query_device
 from deploy.engine_manifest import EngineManifestError, check_engine_for_runtime
 from deploy.model_graphs import model_graphs
-from deploy.service import InstalledConfig
+from deploy.service import ARGUS_SOCKET, InstalledConfig
 from deploy.trt_plan import BuildOptions, PlanError, TrtVersion, jetpack_for, plan_build
 from dms.manifest import ManifestError, load_manifest
 
@@ -96,6 +98,13 @@ def opencv_has_gstreamer() -> bool | None:
     return re.search(r"GStreamer:\s+YES", info) is not None
 
 
+def is_socket(path: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(path.stat().st_mode)
+    except OSError:
+        return False
+
+
 @dataclass
 class TargetProbes:
     device: Callable[[], DeviceInfo] = query_device
@@ -104,6 +113,7 @@ class TargetProbes:
     account: Callable[[str], Account | None] = lookup_account
     access: Callable[[Path, Account, int], bool] = can_access
     gstreamer: Callable[[], bool | None] = opencv_has_gstreamer
+    socket: Callable[[Path], bool] = is_socket
 
 
 def _engine_check(cfg: InstalledConfig, device: DeviceInfo | None) -> TargetCheck:
@@ -131,6 +141,12 @@ def _camera_check(cfg: InstalledConfig, probes: TargetProbes, account: Account |
         return TargetCheck("camera", False, f"{what}: the camera is not there",
                            "check the cable and the sensor driver (dmesg | grep -i -e imx -e video)")
     kind = "CSI via nvargus-daemon" if "nvarguscamerasrc" in pipeline else "V4L2"
+    if cfg.service.camera.uses_argus:
+        sock = cfg.path(ARGUS_SOCKET)
+        if not probes.socket(sock):
+            return TargetCheck("camera", False, f"{sock}: no nvargus-daemon socket: libargus cannot reach the "
+                               "camera daemon (\"Connecting to nvargus-daemon failed\")",
+                               "sudo systemctl restart nvargus-daemon; systemctl status nvargus-daemon")
     gst = probes.gstreamer()
     if not gst:
         return TargetCheck("camera", False, "OpenCV " + ("is not importable" if gst is None else "has no GStreamer")

@@ -86,7 +86,8 @@ def test_doctor_checks_the_installed_target(installed: dict[str, Path]) -> None:
     me = Account("dms", os.getuid(), frozenset(os.getgroups()))
     probes = TargetProbes(device=lambda: ORIN_JP6, disk_free=lambda _p: 10 << 30,
                           video_devices=lambda: [camera], account=lambda _n: me,
-                          access=lambda p, _a, mode: os.access(p, mode), gstreamer=lambda: True)
+                          access=lambda p, _a, mode: os.access(p, mode), gstreamer=lambda: True,
+                          socket=lambda p: p == root / "tmp/argus_socket")     # nvargus-daemon is up
     checks = {c.name: c for c in run_target_checks(cfg, probes)}
     assert all(c.ok for c in checks.values()), [c for c in checks.values() if not c.ok]
     assert "builds legacy from step_int8.onnx" in checks["tensorrt"].detail
@@ -94,7 +95,8 @@ def test_doctor_checks_the_installed_target(installed: dict[str, Path]) -> None:
     # A JetPack 5 device whose CUDA is not JetPack 5's, low disk, and no TensorRT at all:
     wrong = TargetProbes(device=lambda: DeviceInfo("8.5.2.2", "Orin", "8.7", "12.6"),
                          disk_free=lambda _p: 1 << 20, video_devices=lambda: [camera], account=lambda _n: me,
-                         access=lambda p, _a, mode: os.access(p, mode), gstreamer=lambda: True)
+                         access=lambda p, _a, mode: os.access(p, mode), gstreamer=lambda: True,
+                         socket=lambda _p: True)
     bad = {c.name: c for c in run_target_checks(cfg, wrong)}
     assert not bad["cuda"].ok and "pairs TensorRT 8.5.2 with CUDA 11.4" in bad["cuda"].detail
     assert not bad["disk"].ok and "1 MB free" in bad["disk"].detail

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from deploy.service import CameraConfig, ServiceConfig, deploy_config, load_conf
 from deploy.target_checks import Account, TargetProbes, can_access, run_target_checks
 from dms.manifest import sha256_file
 
-from .conftest import ORIN_JP6, XAVIER_JP5, write_fake_model
+from .conftest import ORIN_JP6, ORIN_JP7, XAVIER_JP5, write_fake_model
 
 
 def stage(root: Path, cfg: ServiceConfig | None = None) -> Path:
@@ -35,7 +36,7 @@ def probes(camera: list[Path], **kw) -> TargetProbes:
     me = Account("dms", os.getuid(), frozenset(os.getgroups()))
     base = dict(device=lambda: ORIN_JP6, disk_free=lambda _p: 4 << 30, video_devices=lambda: camera,
                 account=lambda _n: me, access=lambda p, _a, mode: os.access(p, mode),
-                gstreamer=lambda: True)
+                gstreamer=lambda: True, socket=lambda _p: True)
     base.update(kw)
     return TargetProbes(**base)
 
@@ -103,3 +104,55 @@ def test_tensorrt_check_fails_when_this_release_cannot_build_the_bundle(tmp_path
     write_fake_model(model, int8=False, tables=("8.5.2",))  # no Q/DQ graph, no table for 10.3.0
     check = _by_name(run_target_checks(cfg, probes([])))["tensorrt"]
     assert not check.ok and "10.3.0" in check.detail and "calibrated for this JetPack" in check.fix
+
+
+def test_dla_on_a_release_without_dla_fails_the_tensorrt_check(tmp_path: Path) -> None:
+    cfg = load_config(stage(tmp_path, ServiceConfig(precision="int8", dla_core=0)), tmp_path)
+    ok = _by_name(run_target_checks(cfg, probes([])))["tensorrt"]
+    assert ok.ok and "builds legacy from step.onnx" in ok.detail  # JetPack 6: FP32 graph + 10.3.0's table
+    thor = _by_name(run_target_checks(cfg, probes([], device=lambda: ORIN_JP7)))["tensorrt"]
+    assert not thor.ok and "TensorRT 10.13.3 has no DLA" in thor.detail
+
+
+def test_an_engine_from_another_orin_module_fails_the_engine_check(tmp_path: Path) -> None:
+    """A cloned SD card: the engine and manifest were made on an AGX Orin, the device is an Orin Nano."""
+    cfg = load_config(stage(tmp_path), tmp_path)
+    l4t = "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64"
+    agx = replace(ORIN_JP6, model="NVIDIA Jetson AGX Orin Developer Kit", l4t_release=l4t, sm_count=16)
+    nano = replace(agx, model="NVIDIA Jetson Orin Nano Developer Kit", sm_count=8)
+    engine = tmp_path / "var/lib/dms/engines/step_int8.engine"
+    engine.write_bytes(b"engine")
+    save(EngineManifest(engine.name, sha256_file(engine), 6, "int8", agx.tensorrt_version, agx.gpu_name,
+                        agx.compute_capability, "/opt/dms/model", "step_int8.onnx", "a" * 64,
+                        built_at="2026-01-01T00:00:00+00:00", device_model=agx.model, l4t_release=l4t,
+                        sm_count=16), engine)
+    assert _by_name(run_target_checks(cfg, probes([], device=lambda: agx)))["engine"].ok
+    check = _by_name(run_target_checks(cfg, probes([], device=lambda: nano)))["engine"]
+    assert not check.ok and "SM count 16 vs 8" in check.detail and "Orin Nano" in check.detail
+    assert check.fix.startswith("sudo -u dms /opt/dms/venv/bin/dms build-engine")
+
+
+def test_a_csi_camera_needs_the_nvargus_daemon_socket(tmp_path: Path) -> None:
+    """The CSI camera talks to nvargus-daemon through /tmp/argus_socket; the service could
+    not see it (private /tmp) and restart-looped. doctor now looks for it."""
+    import socket
+
+    from deploy.target_checks import is_socket
+
+    cfg = load_config(stage(tmp_path), tmp_path)
+    cam = tmp_path / "dev" / "video0"
+    cam.parent.mkdir(exist_ok=True)
+    cam.touch()
+    missing = _by_name(run_target_checks(cfg, probes([cam], socket=is_socket)))["camera"]
+    assert not missing.ok and "tmp/argus_socket: no nvargus-daemon socket" in missing.detail
+    assert "restart nvargus-daemon" in missing.fix
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "tmp" / "argus_socket").touch()                     # a plain file is not the socket
+    assert not _by_name(run_target_checks(cfg, probes([cam], socket=is_socket)))["camera"].ok
+    (tmp_path / "tmp" / "argus_socket").unlink()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        server.bind(str(tmp_path / "tmp" / "argus_socket"))
+        assert _by_name(run_target_checks(cfg, probes([cam], socket=is_socket)))["camera"].ok
+    finally:
+        server.close()
