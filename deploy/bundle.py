@@ -111,7 +111,12 @@ def _render(template: str, values: dict[str, str], name: str) -> str:
 
 
 def _template(name: str) -> str:
-    return (resources.files("deploy") / "templates" / name).read_text()
+    # resources.files() is Python 3.9+ (JetPack 5.1 runs 3.8): the templates sit beside this module
+    files = getattr(resources, "files", None)
+    if files is None:
+        return (Path(__file__).resolve().parent / "templates" / name).read_text()
+    text: str = (files("deploy") / "templates" / name).read_text()
+    return text
 
 
 def target_plans(graphs: ModelGraphs, cfg: ServiceConfig) -> list[dict[str, Any]]:

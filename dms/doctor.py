@@ -59,7 +59,11 @@ def _probe(name: str, module: str, role: str,
 
 def _dist_version(module: str) -> str | None:
     from importlib import metadata
-    for dist in metadata.packages_distributions().get(module.split(".")[0], []):
+    # packages_distributions() is Python 3.10+; JetPack 5.1 runs 3.8, where the module's
+    # own name is the best guess at its distribution's
+    mapping: dict[str, list[str]] = getattr(metadata, "packages_distributions", lambda: {})()
+    top = module.split(".")[0]
+    for dist in mapping.get(top, [top]):
         try:
             return metadata.version(dist)
         except metadata.PackageNotFoundError:

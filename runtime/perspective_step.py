@@ -10,10 +10,12 @@ dms.perspective to 1e-9 degrees.
 from __future__ import annotations
 
 import math
+from typing import Tuple
 
 from dms.perspective import Intrinsics
 
-Mat = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
+# typing.Tuple, not tuple[...]: evaluated at import, and JetPack 5.1 runs Python 3.8.
+Mat = Tuple[Tuple[float, float, float], Tuple[float, float, float], Tuple[float, float, float]]
 
 
 def ray_frame(u: float, v: float, k: Intrinsics) -> Mat:

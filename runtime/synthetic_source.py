@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.pool import AsyncResult, Pool
-from typing import Any
+from typing import Any, Tuple
 
 import numpy as np
 
@@ -40,7 +40,7 @@ AHEAD_PER_WORKER = 4
 
 # What one ray-cast frame sends back: the head box (x0, y0, x1, y1), its radiance (the
 # rest of the frame is the background) and the frame's own metered gain.
-Cast = tuple[tuple[int, int, int, int], np.ndarray, float]
+Cast = Tuple[Tuple[int, int, int, int], np.ndarray, float]   # typing.Tuple: Python 3.8 on JetPack 5.1
 
 
 class SyntheticSource:

@@ -21,6 +21,7 @@ force until the new one is ready.
 from __future__ import annotations
 
 import math
+from typing import Tuple
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,14 +33,15 @@ ROAD = "road"
 OFF_ROAD = "off_road"   # away from the road, in none of the named zones
 NO_FACE = "no_face"     # no face, or a face the tracker does not trust
 
-Pose = tuple[float, float, float]
+# typing.Tuple, not tuple[...]: evaluated at import, and JetPack 5.1 runs Python 3.8.
+Pose = Tuple[float, float, float]
 
 # Float tolerance for time comparisons: timestamps are sums of float frame periods, and
 # 13.0 - 10.0 may come out as 2.9999999999996. One microsecond is far below any frame.
 TIME_EPS = 1e-6
 
 
-Matrix = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
+Matrix = Tuple[Tuple[float, float, float], Tuple[float, float, float], Tuple[float, float, float]]
 
 
 def _matrix(pose: Pose) -> Matrix:

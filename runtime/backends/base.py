@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import List, Protocol, Sequence
 
 import numpy as np
 
@@ -28,7 +28,7 @@ PRECISIONS = ("fp32", "int8", "fp16")
 # calibration.pipeline loads onnx; tests/runtime/test_backends.py checks they agree).
 PRECISION_ROLES: dict[str, str] = {"fp32": STEP_ROLE, "int8": "int8 step graph", "fp16": "fp16 step graph"}
 
-States = list[np.ndarray]
+States = List[np.ndarray]          # typing.List: evaluated at import (Python 3.8 on JetPack 5.1)
 
 
 class BackendError(RuntimeError):
