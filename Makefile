@@ -1,5 +1,5 @@
 # The README's two commands. Each sets up .venv itself (scripts/bootstrap.sh).
-PACKAGES := dms model synth train export calibration runtime deploy
+PACKAGES := dms model synth train export calibration runtime deploy fleet
 
 .PHONY: demo test setup typecheck teacher
 

@@ -32,7 +32,7 @@ import sys
 import tarfile
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -210,11 +210,32 @@ def wheelhouse_files(folder: Path) -> dict[str, bytes]:
     return out
 
 
+def upload_config_file(path: Path) -> bytes:
+    """The uploader's configuration to ship (config/upload.json -> /etc/dms/upload.json),
+    checked now as a template: per-vehicle files (vehicle_id_file, password_file) are read
+    on the vehicle, and no secret may be inside it."""
+    from fleet.upload_config import UploadConfig, UploadConfigError
+
+    try:
+        data = json.loads(Path(path).read_text())
+        UploadConfig.from_dict(data, str(path), resolve=False)
+    except OSError as exc:
+        raise BundleError(f"--upload {path}: cannot be read ({exc.strerror})") from None
+    except (json.JSONDecodeError, UploadConfigError) as exc:
+        raise BundleError(f"--upload {exc}") from None
+    return (json.dumps(data, indent=2) + "\n").encode()
+
+
 def create_bundle(model_dir: Path, out: Path, cfg: ServiceConfig | None = None, wheel: Path | None = None,
-                  log: Callable[[str], None] = print, wheelhouse: Path | None = None) -> BundleResult:
+                  log: Callable[[str], None] = print, wheelhouse: Path | None = None,
+                  upload: Path | None = None) -> BundleResult:
     """Write the bundle for MODEL_DIR to OUT (a .tar.gz). wheelhouse: a folder of the
-    runtime's dependency wheels for the target (aarch64, its Python) to ship in wheels/."""
+    runtime's dependency wheels for the target (aarch64, its Python) to ship in wheels/.
+    upload: the fleet uploader's configuration; the monitor then sends its alerts."""
     cfg = cfg or ServiceConfig()
+    upload_json = upload_config_file(upload) if upload is not None else None
+    if upload_json is not None:
+        cfg = replace(cfg, upload=True)
     cfg.validate()
     model_dir = Path(model_dir)
     manifest = load_manifest(model_dir, verify_files=True)
@@ -256,6 +277,8 @@ def create_bundle(model_dir: Path, out: Path, cfg: ServiceConfig | None = None, 
     bundle_meta = {"dms_version": __version__, "model": model_name, "created": stamp,
                    "precision": cfg.precision, "dla_core": cfg.dla_core}
     files["config/dms.json"] = (json.dumps(deploy_config(cfg, bundle_meta), indent=2) + "\n").encode()
+    if upload_json is not None:
+        files["config/upload.json"] = upload_json
     files[f"systemd/{SERVICE_UNIT}"] = render_service_unit(cfg, __version__).encode()
     files[f"systemd/{ENGINE_UNIT}"] = render_engine_unit(cfg, __version__).encode()
     files["install.sh"] = _install_script(cfg, model_name, wheel_rel).encode()

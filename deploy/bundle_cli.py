@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wheelhouse", type=Path, default=None, metavar="DIR",
                         help="the runtime's dependency wheels for the target (aarch64, its Python; pycuda as a "
                              "source archive) to ship for install.sh --offline (docs/deploy.md, 'Offline install')")
+    parser.add_argument("--upload", type=Path, default=None, metavar="FILE",
+                        help="the fleet uploader's JSON configuration (broker, TLS and credential file paths, "
+                             "vehicle_id_file): the monitor then sends completed alerts over MQTT (docs/fleet.md)")
     parser.add_argument("--usb-format", choices=("raw", "mjpeg"), default="raw",
                         help="USB camera stream: raw (default) or mjpeg (most UVC cameras' only 720p30 mode)")
 
@@ -78,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     if args.watchdog is not None:
         cfg = replace(cfg, watchdog_sec=args.watchdog)
     try:
-        result = create_bundle(args.model_dir, args.out, cfg, wheel=args.wheel, wheelhouse=args.wheelhouse)
+        result = create_bundle(args.model_dir, args.out, cfg, wheel=args.wheel, wheelhouse=args.wheelhouse,
+                               upload=args.upload)
     except (BundleError, ManifestError, ServiceConfigError) as exc:
         return _fail(str(exc))
     for warning in result.warnings:

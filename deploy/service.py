@@ -135,6 +135,10 @@ class TargetLayout:
         return self._p(self.config_dir, "dms.json")
 
     @property
+    def upload_config(self) -> str:
+        return self._p(self.config_dir, "upload.json")
+
+    @property
     def timing_cache(self) -> str:
         return self._p(self.engine_dir, "timing.cache")
 
@@ -155,6 +159,11 @@ class ServiceConfig:
     engine_build_timeout_sec: 1800 s: an INT8 build takes minutes on an Orin Nano.
     min_free_mb: 512 MB free for events before `dms doctor` complains (the event log
       rotates by size; this is head-room for rotation and media).
+    upload: send completed alerts to the fleet's MQTT broker from the monitor
+      (`dms run --upload`, fleet.uploader), configured by layout.upload_config, which the
+      bundle ships from `dms bundle --upload FILE`. The units need nothing more: the
+      uploader writes only its cursor in the events folder and uses the network, which
+      the sandbox leaves open.
     """
 
     precision: Precision = "int8"
@@ -166,6 +175,7 @@ class ServiceConfig:
     start_timeout_sec: int = 120
     engine_build_timeout_sec: int = 1800
     min_free_mb: int = 512
+    upload: bool = False
     camera: CameraConfig = field(default_factory=CameraConfig)
     layout: TargetLayout = field(default_factory=TargetLayout)
 
@@ -237,7 +247,8 @@ def run_command(cfg: ServiceConfig) -> list[str]:
     lay = cfg.layout
     return [lay.dms_bin, "run", "--source", cfg.camera.pipeline(), "--model", lay.model_dir,
             "--backend", "tensorrt", "--precision", cfg.precision, "--engine", cfg.engine_path,
-            "--out", lay.events_dir, "--format", "jsonl", "--no-video", "--no-plot", "--quiet"]
+            "--out", lay.events_dir, "--format", "jsonl", "--no-video", "--no-plot", "--quiet",
+            *(["--upload", lay.upload_config] if cfg.upload else [])]
 
 
 def engine_command(cfg: ServiceConfig) -> list[str]:

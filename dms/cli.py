@@ -38,6 +38,7 @@ SUBCOMMANDS: dict[str, str] = {
     "bench": "runtime.bench_cli",
     "build-engine": "deploy.build_cli",
     "bundle": "deploy.bundle_cli",
+    "upload": "fleet.upload_cli",
 }
 
 

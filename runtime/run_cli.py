@@ -20,6 +20,9 @@ from runtime.assemble import add_model_arguments
 
 HELP = "run the head-pose loop on a video, camera or synthetic source: pose CSV/JSONL, annotated MP4, PNG, events"
 DEFAULT_OUT = Path("runs/run")
+# Rotated event files kept when the log is an uploader's spool: in effect all of them (the
+# uploader's disk quota trims, uploaded files first); 8 MB files, so 4 TB before this binds.
+SPOOL_BACKUPS = 500_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("csv", "jsonl"), default="csv", help="per-frame pose file (default csv)")
     parser.add_argument("--no-video", action="store_true", help="skip the annotated MP4")
     parser.add_argument("--no-plot", action="store_true", help="skip the pose-track PNG")
+    parser.add_argument("--upload", type=Path, default=None, metavar="CONFIG",
+                        help="send completed alerts to the fleet's MQTT broker from a background thread "
+                             "(fleet.uploader; CONFIG: the uploader's JSON file, secrets in files); the event "
+                             "log is the spool, trimmed to the configured quota")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     parser.add_argument("--seconds", type=float, default=20.0,
                         help="length of the synthetic drive (default 20 s; other sources run to their end)")
@@ -58,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from runtime.attention import AttentionMonitor
     from runtime.attention_config import PROFILES
     from runtime.backends.base import BackendError
-    from runtime.events import EventLog
+    from runtime.events import DEFAULT_BACKUPS, EventLog
     from runtime.haar import HaarError
     from runtime.pipeline import Sink, run_loop
     from runtime.profiler import Profiler
@@ -69,6 +76,19 @@ def run(args: argparse.Namespace) -> int:
     if args.profile not in PROFILES:
         print(f"dms run: unknown --profile {args.profile!r} (known: {', '.join(PROFILES)})", file=sys.stderr)
         return 2
+    upload_cfg = None
+    if args.upload is not None:
+        try:
+            from fleet.upload_config import UploadConfig, UploadConfigError
+        except ImportError:
+            print("dms run: --upload needs paho-mqtt (pip install '.[fleet]')", file=sys.stderr)
+            return 2
+        try:
+            upload_cfg = UploadConfig.load(args.upload)
+            upload_cfg.password()
+        except UploadConfigError as exc:
+            print(f"dms run: --upload: {exc}", file=sys.stderr)
+            return 2
     try:
         synthetic = {"seconds": args.seconds} if args.source.startswith("synthetic") else {}
         source = open_source(args.source, args.fps, **synthetic)
@@ -86,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     events: EventLog | None = None
     pipeline = None
+    uploader = None
     try:
         config = runtime_config(args, fps)
         monitor = AttentionMonitor(PROFILES[args.profile]())
@@ -97,8 +118,16 @@ def run(args: argparse.Namespace) -> int:
             source.close()
             print(f"dms run: {exc}", file=sys.stderr)
             return 2
-        events = EventLog(out / "events.jsonl", model_hash=_model_hash(pipeline.manifest))
+        # With an uploader the log is its spool: rotation keeps every file and the
+        # uploader's quota decides what goes (uploaded files first).
+        events = EventLog(out / "events.jsonl", model_hash=_model_hash(pipeline.manifest),
+                          backups=SPOOL_BACKUPS if upload_cfg is not None else DEFAULT_BACKUPS)
         pipeline.events = events
+        if upload_cfg is not None:
+            from fleet.uploader import Uploader
+
+            uploader = Uploader(upload_cfg, out / "events.jsonl", warn=lambda m: print(m, file=sys.stderr))
+            uploader.start()
         sinks: list[Sink] = [PoseWriter(out / f"poses.{args.format}")]
         if not args.no_video:
             sinks.append(VideoSink(out / "annotated.mp4", fps))
@@ -134,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
             events.close()
         if pipeline is not None:
             pipeline.close()      # the backend's GPU context and buffers, before interpreter exit
+        if uploader is not None:
+            uploader.stop()       # a last send of what completed; the rest stays in the spool
     report = {"source": source.name, "model": str(args.model), "backend": pipeline.backend.device,
               "precision": args.precision, "localiser": pipeline.finder.localiser.name,
               "summary": summary.to_dict(), "latency": profiler.report(fps)}

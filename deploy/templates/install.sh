@@ -162,6 +162,18 @@ if [ -f "$R$CONFIG_FILE" ] && ! cmp -s "$BUNDLE/config/dms.json" "$R$CONFIG_FILE
     warn "the previous $CONFIG_FILE is kept as $CONFIG_FILE.bak"
 fi
 install -m 0644 "$BUNDLE/config/dms.json" "$R$CONFIG_FILE"
+# The fleet uploader's configuration: a vehicle's own copy (its broker credentials' paths,
+# edits) is kept; the bundle's goes beside it as .new.
+UPLOAD_FILE="$(dirname "$CONFIG_FILE")/upload.json"
+if [ -f "$BUNDLE/config/upload.json" ]; then
+    if [ -f "$R$UPLOAD_FILE" ] && ! cmp -s "$BUNDLE/config/upload.json" "$R$UPLOAD_FILE"; then
+        install -m 0640 "$BUNDLE/config/upload.json" "$R$UPLOAD_FILE.new"
+        warn "kept this vehicle's $UPLOAD_FILE; the bundle's is $UPLOAD_FILE.new"
+    else
+        install -m 0640 "$BUNDLE/config/upload.json" "$R$UPLOAD_FILE"
+    fi
+    say "fleet upload configured in $R$UPLOAD_FILE (provision the files it names: vehicle id, credentials)"
+fi
 install -m 0644 "$BUNDLE/DEPLOY.md" "$BUNDLE/BUNDLE.json" "$R$PREFIX/"
 say "configuration in $R$CONFIG_FILE"
 
@@ -179,6 +191,9 @@ if [ "$ON_TARGET" -eq 1 ]; then
         fi
     done
     chown -R "$SERVICE_USER:$SERVICE_USER" "$ENGINE_DIR" "$EVENTS_DIR" "$LOG_DIR"
+    if [ -f "$UPLOAD_FILE" ]; then
+        chgrp "$SERVICE_USER" "$UPLOAD_FILE"     # readable by the service, not by everyone
+    fi
 else
     say "not root on / : user '$SERVICE_USER' not created, folder owners unchanged"
 fi

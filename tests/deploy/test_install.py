@@ -193,3 +193,32 @@ def test_the_jetson_install_keeps_numpy_1_for_jetpacks_opencv() -> None:
     data = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     jetson = data["project"]["optional-dependencies"]["jetson"]
     assert any(r.replace(" ", "").startswith("numpy") and "<2" in r for r in jetson), jetson
+
+
+def test_the_bundle_carries_the_uploaders_config_and_a_reinstall_keeps_the_vehicles(
+        real_model: Path, wheel: Path, tmp_path: Path) -> None:
+    upload = tmp_path / "upload.json"
+    upload.write_text(json.dumps({"host": "mqtt.fleet.example", "vehicle_id_file": "/etc/dms/vehicle_id",
+                                  "ca_file": "/etc/dms/fleet-ca.pem", "username": "unit",
+                                  "password_file": "/etc/dms/secrets/mqtt"}))
+    result = create_bundle(real_model, tmp_path / "b.tar.gz", wheel=wheel, upload=upload, log=lambda _m: None)
+    assert "config/upload.json" in result.files
+    bundle = unpack(result.path, tmp_path / "unpacked")
+    run = json.loads((bundle / "config/dms.json").read_text())["run"]
+    assert run[run.index("--upload") + 1] == "/etc/dms/upload.json"
+    root = tmp_path / "root"
+    proc = subprocess.run(["bash", str(bundle / "install.sh"), "--root", str(root), "--no-engine", "--no-deps"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    installed = root / "etc/dms/upload.json"
+    assert json.loads(installed.read_text())["host"] == "mqtt.fleet.example"
+    assert (installed.stat().st_mode & 0o777) == 0o640
+    installed.write_text(installed.read_text().replace("mqtt.fleet.example", "mqtt.depot.example"))
+    proc = subprocess.run(["bash", str(bundle / "install.sh"), "--root", str(root), "--no-engine", "--no-deps"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "kept this vehicle's" in proc.stderr
+    assert "mqtt.depot.example" in installed.read_text() and (root / "etc/dms/upload.json.new").is_file()
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"host": "h", "vehicle_id": "v", "password": "hunter2"}))
+    with pytest.raises(BundleError, match="secrets go in password_file"):
+        create_bundle(real_model, tmp_path / "c.tar.gz", wheel=wheel, upload=bad, log=lambda _m: None)

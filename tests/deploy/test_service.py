@@ -165,3 +165,15 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     # ...and the check does catch a broken unit:
     broken = {"dms.service": units["dms.service"].replace("WatchdogSec=5", "WatchdogSec=five")}
     assert "Failed to parse" in verify_units(broken, tmp_path, stub)
+
+
+def test_the_monitor_uploads_when_configured_and_the_sandbox_leaves_the_network_open() -> None:
+    cfg = ServiceConfig(upload=True)
+    argv = run_command(cfg)
+    assert argv[argv.index("--upload") + 1] == "/etc/dms/upload.json"
+    assert "--upload" not in run_command(ServiceConfig())
+    d = _directives(render_service_unit(cfg, "0.1.0"))
+    assert shlex.split(d["ExecStart"][0]) == argv
+    for key in ("PrivateNetwork", "IPAddressDeny", "RestrictAddressFamilies"):
+        assert key not in d, key          # the uploader needs the network
+    assert "/var/lib/dms/events" in d["ReadWritePaths"][0]   # its cursor lives beside the log
