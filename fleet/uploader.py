@@ -17,6 +17,11 @@ Payload (schema `dms-upload-v1`, JSON, UTF-8), topic `<prefix>/<vehicle_id>/even
     closed_by    "end" | "run_ended"  (see fleet.spool)
     event        the alert's latest dms-event-v1 record (runtime/events.py), unchanged
     sent_at      wall-clock UTC of this publish (a resend has a later one)
+
+and for each minute of monitored driving (fleet.drive_log), topic `<prefix>/<vehicle_id>/drive`:
+the same envelope with `drive` (a dms-drive-v1 record) instead of `event` and `closed_by`.
+Receivers de-duplicate alerts by `event.event_id`, drive minutes by (`drive.run_id`,
+`drive.seq`).
 """
 
 from __future__ import annotations
@@ -28,10 +33,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from fleet.drive_log import read_drive
 from fleet.spool import Completion, completions, enforce_quota, read_cursor, read_spool, write_cursor
 from fleet.upload_config import UploadConfig
 
 PAYLOAD_SCHEMA = "dms-upload-v1"
+
+
+def drive_payload(cfg: UploadConfig, segment: dict[str, Any], now: Callable[[], float] = time.time) -> bytes:
+    body = {"schema": PAYLOAD_SCHEMA, "vehicle_id": cfg.vehicle_id, "driver_id": cfg.driver_id, "drive": segment,
+            "sent_at": datetime.fromtimestamp(now(), timezone.utc).isoformat(timespec="milliseconds")}
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 class UploadError(RuntimeError):
@@ -64,6 +76,7 @@ class Uploader:
         self._thread: threading.Thread | None = None
         self._spool_stamp: tuple[Any, ...] | None = None
         self._pending: list[Completion] = []
+        self._drive_stamp: tuple[int, int] | None = None
         self._client: Any = None
 
     # ------------------------------------------------------------------ connection
@@ -136,16 +149,45 @@ class Uploader:
             pending.pop(0)
             done += 1
             self.sent += 1
+        done += self._pump_drive()
         cursor = read_cursor(self.events_path)
         if enforce_quota(self.events_path, int(self.cfg.quota_mb * 2**20), cursor, self.warn):
             self._spool_stamp = None
         return done
 
+    @property
+    def drive_path(self) -> Path:
+        return self.events_path.with_name("drive.jsonl")
+
+    def _pump_drive(self) -> int:
+        """The drive minutes after their own cursor, in order, each after its PUBACK."""
+        path = self.drive_path
+        if not path.exists() or not self.connected.is_set():
+            return 0
+        stamp = (path.stat().st_size, path.stat().st_mtime_ns)
+        if stamp == self._drive_stamp:
+            return 0
+        last = read_cursor(path)[0]
+        done = 0
+        for seg in read_drive(path):
+            if int(seg.get("seq", 0)) <= last:
+                continue
+            if self._stop.is_set() or not self._publish_bytes(f"{self.cfg.topic_prefix}/{self.cfg.vehicle_id}/drive",
+                                                              drive_payload(self.cfg, seg)):
+                return done
+            write_cursor(path, (int(seg["seq"]), 0))
+            done += 1
+        self._drive_stamp = stamp
+        return done
+
     def _publish(self, c: Completion) -> bool:
+        return self._publish_bytes(self.cfg.topic(c.record.type), payload(self.cfg, c))
+
+    def _publish_bytes(self, topic: str, body: bytes) -> bool:
         client = self._client
         if client is None:
             return False
-        info = client.publish(self.cfg.topic(c.record.type), payload(self.cfg, c), qos=1)
+        info = client.publish(topic, body, qos=1)
         try:
             info.wait_for_publish(timeout=self.cfg.publish_timeout_s)
         except (RuntimeError, ValueError) as exc:      # not connected any more
@@ -178,6 +220,8 @@ class Uploader:
         deadline = time.monotonic() + flush_s
         self._stop.clear()
         try:
+            if self.connected.is_set():
+                self.pump()                # what completed last (the final drive minute too)
             while time.monotonic() < deadline and self.connected.is_set() and self.pending():
                 self.pump()
         except Exception as exc:  # noqa: BLE001

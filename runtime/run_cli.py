@@ -144,7 +144,18 @@ def run(args: argparse.Namespace) -> int:
         watchdog = Watchdog()
         started = {"ready": False}
 
-        def tick(_result: Any) -> None:
+        # Monitored time per minute (fleet.drive_log): the exposure behind "alerts per hour
+        # driven" in a fleet report; standard library only, so always written.
+        from fleet.drive_log import DriveLog
+
+        drive = DriveLog(out / "drive.jsonl", run_id=events.run_id)
+        speed = pipeline.speed
+
+        def tick(result: Any) -> None:
+            kmh = speed.speed_at(result.t) if speed is not None else None
+            if kmh is None and result.truth is not None:
+                kmh = result.truth.get("speed_kmh")
+            drive.add(result.t, result.pose is not None, kmh)
             bar.update(1)
             if not started["ready"]:
                 started["ready"] = True
@@ -157,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             bar.close()
             watchdog.stopping()
+            drive.close()
     finally:
         signal.signal(signal.SIGTERM, old)
         if events is not None:

@@ -21,12 +21,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ROOMS = ("dms", "runtime", "deploy", "train", "synth", "model", "export", "calibration")
+ROOMS = ("dms", "runtime", "deploy", "fleet", "train", "synth", "model", "export", "calibration")
 # What the car's commands import (the parser imports every subcommand's declaration module).
 ENTRY_POINTS = ("dms.cli", "runtime.run_cli", "runtime.bench_cli", "runtime.assemble", "runtime.pipeline",
                 "runtime.backends.onnxruntime_backend", "runtime.backends.tensorrt_backend", "runtime.sinks",
                 "runtime.sources", "runtime.head_detector", "runtime.haar", "deploy.build_cli",
-                "deploy.engine_build", "deploy.engine_job", "deploy.target_checks", "deploy.sd_notify", "dms.doctor")
+                "deploy.engine_build", "deploy.engine_job", "deploy.target_checks", "deploy.sd_notify", "dms.doctor",
+                "fleet.uploader", "fleet.drive_log", "fleet.upload_cli")
 BUILTIN_GENERICS = {"list", "dict", "tuple", "set", "frozenset", "type"}
 ABC_GENERICS = {"Iterator", "Iterable", "Sequence", "Mapping", "MutableMapping", "Callable", "Generator",
                 "deque", "defaultdict", "OrderedDict", "Counter", "AsyncResult", "Pattern", "Match"}

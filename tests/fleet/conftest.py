@@ -98,7 +98,11 @@ class Receiver:
 
     def event_ids(self) -> list[str]:
         with self.lock:
-            return [m["event"]["event_id"] for m in self.messages]
+            return [m["event"]["event_id"] for m in self.messages if "event" in m]
+
+    def drive(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [m for m in self.messages if "drive" in m]
 
     def wait_for(self, ids: set[str], timeout: float = 20.0) -> bool:
         deadline = time.monotonic() + timeout

@@ -216,6 +216,16 @@ def test_dms_run_uploads_from_a_thread_and_refuses_a_bad_config_in_one_line(brok
         assert rc == 0
         assert receiver.wait_for(set(earlier))
         assert read_cursor(out / "events.jsonl")[0] >= 2
+        # the monitored time went too (the fleet report's hours driven)
+        from fleet.drive_log import read_drive
+
+        segments = read_drive(out / "drive.jsonl")
+        assert segments and abs(sum(s["monitored_s"] for s in segments) - 3.0) < 0.2
+        deadline = time.monotonic() + 10
+        while len(receiver.drive()) < len(segments) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [m["drive"]["seq"] for m in receiver.drive()] == [s["seq"] for s in segments]
+        assert receiver.drive()[0]["topic"] == "dms/v1/VIN-TEST-1/drive"
         bad = tmp_path / "bad.json"
         bad.write_text('{"host": "", "vehicle_id": "v"}')
         capsys.readouterr()
