@@ -39,6 +39,7 @@ SUBCOMMANDS: dict[str, str] = {
     "build-engine": "deploy.build_cli",
     "bundle": "deploy.bundle_cli",
     "upload": "fleet.upload_cli",
+    "fleet-report": "fleet.report_cli",
 }
 
 

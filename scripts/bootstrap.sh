@@ -27,7 +27,7 @@ echo "bootstrap: setting up $venv (log: $log)" >&2
 # torch first and pinned exactly: 2.13.0 is the CPU wheel; a looser spec would pull
 # several GB of CUDA packages. The train extra's looser pin then installs nothing more.
 pipi "torch==2.13.0"
-pipi -e ".[train,cpu,dev,fleet]"
+pipi -e ".[train,cpu,dev,fleet,report]"
 # Type stubs for mypy on the TensorRT code. --no-deps: the stubs' metadata requires
 # tensorrt itself, which cannot be installed outside a Jetson / NVIDIA index.
 pipi --no-deps "tensorrt-stubs==10.13.0.35.1"
