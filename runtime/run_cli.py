@@ -79,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     upload_cfg = None
     if args.upload is not None:
         try:
+            import paho.mqtt.client  # noqa: F401  (the uploader's client, imported when it connects)
+
             from fleet.upload_config import UploadConfig, UploadConfigError
         except ImportError:
             print("dms run: --upload needs paho-mqtt (pip install '.[fleet]')", file=sys.stderr)
