@@ -209,6 +209,16 @@ class BuildPlan:
         }
 
 
+def _release_table(graphs: ModelGraphs, version: TrtVersion, why: str, tail: str = "") -> str:
+    """The calibration table written for exactly this release (TensorRT ignores others),
+    or a PlanError: `why` + the releases the model has tables for + `tail`."""
+    table = graphs.tables.get(version.release)
+    if table is None:
+        have = ", ".join(sorted(graphs.tables)) or "none"
+        raise PlanError(_calibrate_hint(why + have) + tail)
+    return table
+
+
 def _calibrate_hint(what: str) -> str:
     return f"{what} (write it with `dms calibrate MODEL_DIR --data DATA`)"
 
@@ -268,14 +278,12 @@ def plan_build(version: TrtVersion, options: BuildOptions, graphs: ModelGraphs) 
         elif dla:
             # DLA before TensorRT 11: implicit quantization only (module docstring).
             builder_flags += ["INT8", "FP16"]
-            table = graphs.tables.get(version.release)
-            if table is None:
-                have = ", ".join(sorted(graphs.tables)) or "none"
-                raise PlanError(_calibrate_hint(
-                    f"INT8 on DLA with TensorRT {version.release} needs the calibration table written for "
-                    f"{version.release} (DLA does not run Q/DQ graphs before TensorRT 11, and TensorRT "
-                    f"ignores tables from other releases); this model has tables for: {have}")
-                    + "; or use --precision fp16 with --dla, or drop --dla")
+            table = _release_table(
+                graphs, version,
+                f"INT8 on DLA with TensorRT {version.release} needs the calibration table written for "
+                f"{version.release} (DLA does not run Q/DQ graphs before TensorRT 11, and TensorRT "
+                "ignores tables from other releases); this model has tables for: ",
+                "; or use --precision fp16 with --dla, or drop --dla")
             graph = graphs.fp32
             notes.append(f"DLA INT8: implicit quantization of the FP32 graph with {table}"
                          + (" (the Q/DQ graph is not used: DLA does not support explicit quantization "
@@ -290,13 +298,11 @@ def plan_build(version: TrtVersion, options: BuildOptions, graphs: ModelGraphs) 
                 if graphs.tables:
                     notes.append("the Q/DQ graph is used; the calibration tables are not needed")
             else:
-                table = graphs.tables.get(version.release)
-                if table is None:
-                    have = ", ".join(sorted(graphs.tables)) or "none"
-                    raise PlanError(_calibrate_hint(
-                        f"INT8 on TensorRT {version.release} needs the Q/DQ graph or a calibration table "
-                        f"written for {version.release} (TensorRT ignores tables from other releases); "
-                        f"this model has no Q/DQ graph and tables for: {have}"))
+                table = _release_table(
+                    graphs, version,
+                    f"INT8 on TensorRT {version.release} needs the Q/DQ graph or a calibration table "
+                    f"written for {version.release} (TensorRT ignores tables from other releases); "
+                    "this model has no Q/DQ graph and tables for: ")
                 graph = graphs.fp32
                 notes.append(f"no Q/DQ graph: implicit INT8 from the FP32 graph and {table}")
     if dla:

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fleet.drive_log import read_drive
-from fleet.spool import Completion, completions, enforce_quota, read_cursor, read_spool, write_cursor
+from fleet.spool import (NOTHING, Completion, Key, completions, enforce_quota, read_cursor, read_spool,
+                         write_cursor)
 from fleet.upload_config import UploadConfig
 
 PAYLOAD_SCHEMA = "dms-upload-v1"
@@ -75,6 +76,7 @@ class Uploader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._spool_stamp: tuple[Any, ...] | None = None
+        self._cursor: Key = NOTHING           # the last acknowledged completion (mirrors the file)
         self._pending: list[Completion] = []
         self._drive_stamp: tuple[int, int] | None = None
         self._client: Any = None
@@ -123,9 +125,9 @@ class Uploader:
     # ------------------------------------------------------------------ sending
     def pending(self) -> list[Completion]:
         """Completions after the cursor (the log is re-read only when it changed)."""
-        stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in self._files())
+        stamp = tuple((p.name, st.st_size, st.st_mtime_ns) for p in self._files() for st in (p.stat(),))
         if stamp != self._spool_stamp:
-            cursor = read_cursor(self.events_path)
+            cursor = self._cursor = read_cursor(self.events_path)
             self._pending = [c for c in completions(read_spool(self.events_path), self.flush_open)
                              if c.key > cursor]
             self._spool_stamp = stamp
@@ -146,12 +148,12 @@ class Uploader:
             if not self._publish(c):
                 break
             write_cursor(self.events_path, c.key)
+            self._cursor = c.key
             pending.pop(0)
             done += 1
             self.sent += 1
         done += self._pump_drive()
-        cursor = read_cursor(self.events_path)
-        if enforce_quota(self.events_path, int(self.cfg.quota_mb * 2**20), cursor, self.warn):
+        if enforce_quota(self.events_path, int(self.cfg.quota_mb * 2**20), self._cursor, self.warn):
             self._spool_stamp = None
         return done
 
@@ -164,7 +166,8 @@ class Uploader:
         path = self.drive_path
         if not path.exists() or not self.connected.is_set():
             return 0
-        stamp = (path.stat().st_size, path.stat().st_mtime_ns)
+        st = path.stat()
+        stamp = (st.st_size, st.st_mtime_ns)
         if stamp == self._drive_stamp:
             return 0
         last = read_cursor(path)[0]
