@@ -34,7 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="generate (default), merge partial manifests, or preview")
     parser.add_argument("dir", nargs="?", help="dataset folder (for merge)")
     parser.add_argument("--out", type=Path, help="output folder")
-    parser.add_argument("--subjects", type=int, default=10, help="default 10 (the patent's)")
+    parser.add_argument("--subjects", type=int, default=100,
+                        help="default 100 (the patent used 10; 7 training subjects over-fit)")
+    parser.add_argument("--head", choices=["ellipsoid", "scanned"],
+                        help="ellipsoid: the built-in parametric head; scanned: real scanned geometry from "
+                             "--head-model (default: scanned when --head-model is given)")
+    parser.add_argument("--head-model", type=Path,
+                        help="folder of your copy of ICT-FaceKit's face model (blendshapes.npz; see docs/synth.md)")
     parser.add_argument("--tracks", type=int, default=70, help="default 70 (the patent's)")
     parser.add_argument("--frames-per-track", type=int, default=7300,
                         help="default 7300: 70 x 7300 = 511,000 >= the patent's 510,960 frames")
@@ -57,13 +63,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> "SynthConfig":
     from synth.dataset import SynthConfig
+    from synth.ict_model import load_head_model
     from synth.video import CropSpec
+    head = args.head or ("scanned" if args.head_model else "ellipsoid")
+    if head == "scanned":
+        if not args.head_model:
+            raise ValueError("--head scanned needs --head-model PATH (your copy of ICT-FaceKit's model)")
+        load_head_model(args.head_model)     # a bad folder fails here, naming the file, before any work
     return SynthConfig(subjects=args.subjects, tracks=args.tracks, frames_per_track=args.frames_per_track,
                        fps=args.fps, seed=args.seed, color=args.color, crop=CropSpec(size=args.crop_size),
-                       chunk_frames=args.chunk_frames, full_every=args.full_every, full_size=args.full_size)
+                       chunk_frames=args.chunk_frames, full_every=args.full_every, full_size=args.full_size,
+                       head=head, head_model=str(Path(args.head_model).resolve()) if head == "scanned" else "")
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except ValueError as exc:      # a bad option or head model: one line naming it, no traceback
+        print(f"dms synth: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.action == "merge":
         return _merge(Path(args.dir or args.out or "."))
     if args.action == "preview":

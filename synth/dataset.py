@@ -29,7 +29,9 @@ import numpy as np
 
 from dms.angles import CONVENTION
 from synth.camera import MOUNTS, Camera
-from synth.head import HeadModel, sample_accessories, sample_identity
+from synth.head import Accessories, HeadModel, Identity, sample_accessories, sample_identity
+from synth.ict_model import load_head_model
+from synth.mesh_head import MeshHead, ScannedIdentity, sample_scanned_identity
 from synth.motion import SubjectStyle, generate_track
 from synth.realism import sample_sensor
 from synth.render import Scene, sample_lighting
@@ -47,6 +49,9 @@ MANIFEST_NAME = "manifest.json"
 PATENT_FRAMES = 510_960
 
 
+HEAD_KINDS = ("ellipsoid", "scanned")
+
+
 class DatasetError(ValueError):
     """A dataset folder or manifest that is inconsistent; the message names the file."""
 
@@ -55,6 +60,10 @@ class DatasetError(ValueError):
 class SynthConfig:
     """What to generate. Every field is recorded in the manifest.
 
+    subjects: 100 by default, not the patent's 10: a network trained on 7 training
+        subjects over-fits them (training note of the first release); identities are free.
+    head: "ellipsoid" (the built-in parametric head) or "scanned" (ICT-FaceKit's linear
+        model of real scans, read from head_model, a folder the user provides).
     mount_weights: share of tracks per camera mount (steering column is the most common
         production placement; A-pillar and rear-view mirror cover the others).
     val_fraction / test_fraction: of subjects (at least one each when there are >= 3).
@@ -63,7 +72,7 @@ class SynthConfig:
         data for the runtime's head detector.
     """
 
-    subjects: int = 10
+    subjects: int = 100
     tracks: int = 70
     frames_per_track: int = 7300
     fps: float = 30.0
@@ -77,8 +86,14 @@ class SynthConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     mount_weights: tuple[tuple[str, float], ...] = (("steering_column", 0.5), ("a_pillar", 0.25), ("rear_view_mirror", 0.25))
+    head: str = "ellipsoid"
+    head_model: str = ""
 
     def __post_init__(self) -> None:
+        if self.head not in HEAD_KINDS:
+            raise ValueError(f"head: must be one of {HEAD_KINDS}, got '{self.head}'")
+        if self.head == "scanned" and not self.head_model:
+            raise ValueError("head: 'scanned' needs head_model, the folder of an ICT-FaceKit copy (--head-model PATH)")
         for name in ("subjects", "tracks", "frames_per_track", "chunk_frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
@@ -147,9 +162,24 @@ class TrackPlan:
     description: dict[str, Any]
 
 
+def subject_identity(cfg: SynthConfig, subject: int) -> Identity | ScannedIdentity:
+    """A subject's identity: for a scanned head the appearance draws are those of the
+    ellipsoid subject with the same seed, followed by the scan model's shape coefficients."""
+    rng = _rng(cfg, "subject", subject)
+    if cfg.head == "scanned":
+        return sample_scanned_identity(rng, load_head_model(cfg.head_model).n_identity)
+    return sample_identity(rng)
+
+
+def make_head(cfg: SynthConfig, identity: Identity | ScannedIdentity, accessories: Accessories) -> HeadModel | MeshHead:
+    if isinstance(identity, ScannedIdentity):
+        return MeshHead(load_head_model(cfg.head_model), identity, accessories)
+    return HeadModel(identity, accessories)
+
+
 def plan_track(cfg: SynthConfig, track: int) -> TrackPlan:
     subject = track_subject(cfg, track)
-    identity = sample_identity(_rng(cfg, "subject", subject))
+    identity = subject_identity(cfg, subject)
     rng = _rng(cfg, "track", track)
     mounts, weights = zip(*cfg.mount_weights)
     mount = str(rng.choice(mounts, p=np.asarray(weights) / sum(weights)))
@@ -158,7 +188,7 @@ def plan_track(cfg: SynthConfig, track: int) -> TrackPlan:
     lighting = sample_lighting(rng, rgb)
     accessories = sample_accessories(rng)
     seat = rng.normal(0, [0.04, 0.025, 0.03])
-    scene = Scene(camera, HeadModel(identity, accessories), lighting, seat, rgb)
+    scene = Scene(camera, make_head(cfg, identity, accessories), lighting, seat, rgb)
     sensor = sample_sensor(rng, night=lighting.kind == "night")
     style = SubjectStyle.sample(_rng(cfg, "style", subject))
     motion = generate_track(seed=int(rng.integers(1 << 31)), duration_s=cfg.frames_per_track / cfg.fps,
@@ -308,10 +338,12 @@ def build_manifest(cfg: SynthConfig, records: list[dict[str, Any]], tracks: list
     subjects = []
     for s in range(cfg.subjects):
         subjects.append({"subject": s, "split": splits[s],
-                         "identity": sample_identity(_rng(cfg, "subject", s)).to_dict()})
+                         "identity": subject_identity(cfg, s).to_dict()})
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "config": cfg.to_dict(),
+        # which head model made it (its content, not where it lay): the model is never copied
+        "head_model": head_model_record(cfg),
         "angles": {"convention": CONVENTION, "order": ["pitch", "yaw", "roll"], "units": "degrees",
                    "label": "pose_camera (relative to the camera) is the training label; pose_vehicle is relative to the road"},
         "landmarks": "68 iBUG points; landmarks_2d crop-normalised (x, y in [0, 1] of the stored crop)",
@@ -330,6 +362,14 @@ def build_manifest(cfg: SynthConfig, records: list[dict[str, Any]], tracks: list
     if part is not None:
         manifest["part"] = {"index": part[0], "of": part[1]}
     return manifest
+
+
+def head_model_record(cfg: SynthConfig) -> dict[str, Any] | None:
+    if cfg.head != "scanned":
+        return None
+    m = load_head_model(cfg.head_model)
+    return {"kind": "ict-facekit", "file": str(m.path), "sha256": m.sha256, "identity_modes": m.n_identity,
+            "triangles": int(len(m.triangles))}
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -155,29 +155,19 @@ class HeadModel:
             # wider) catches the rays that pass beside the eyeball through the opening.
             p.add(side, (0.0845 * s, sign * self.eye_y, self.eye_z), (self.eye_r,) * 3, EYE)
             p.add("socket" + side[3:], (0.081 * s, sign * self.eye_y, self.eye_z), (0.012 * s, 0.016 * s, 0.011 * s), SKIN)
-        if self.accessories.cap:
-            p.add("cap", (0.0, 0.0, -0.036 * s), (0.107 * s, 0.083 * s * idn.head_width, 0.104 * s), CAP)
-            p.add("visor", (0.105 * s, 0.0, -0.07 * s), (0.07 * s, 0.086 * s, 0.007 * s), CAP, rotation_y(12.0))
-        # Occluders move with the head (a hand held to the face, a phone held in front).
-        p.add("hand", (0.128 * s, 0.02 * s, 0.062 * s), (0.03 * s, 0.052 * s, 0.068 * s), HAND)
-        p.add("phone", (0.165 * s, -0.015 * s, 0.07 * s), (0.005 * s, 0.037 * s, 0.076 * s), PHONE)
+        add_accessories(p, s, idn.head_width, self.accessories)
         self.prims = p
         self.i_cranium, self.i_jaw = p.index("cranium"), p.index("jaw")
         self.i_holed = (p.index("cranium"), p.index("face"))  # surfaces the eye openings cut
         self.i_eyes = (p.index("eye_r"), p.index("eye_l"))
         self.i_sockets = (p.index("socket_r"), p.index("socket_l"))
-        self.i_hand, self.i_phone = p.index("hand"), p.index("phone")
-        self.i_cap = p.index("cap") if self.accessories.cap else -1
-        self.i_visor = p.index("visor") if self.accessories.cap else -1
+        self.i_hand, self.i_phone, self.i_cap, self.i_visor = accessory_indices(p)
         self.face_prims = np.array([i for i, n in enumerate(p.names) if n in
                                     ("cranium", "face", "jaw", "nose", "ear_r", "ear_l", "eye_r", "eye_l",
                                      "socket_r", "socket_l")])
         self.expression = Expression()
         self._brow_yz = (self.landmark_template()[17:22, 0].copy(), self.landmark_template()[17:22, 1].copy())
-        rng = np.random.default_rng(identity.texture_seed)
-        self._tex_freq = rng.uniform(60, 400, (6, 3)) * rng.choice([-1, 1], (6, 3))
-        self._tex_phase = rng.uniform(0, 2 * np.pi, 6)
-        self._tex_amp = rng.uniform(0.3, 1.0, 6)
+        self.texture = SkinTexture(identity.texture_seed, identity.texture_strength, identity.symmetric)
 
     # ---- geometry per frame --------------------------------------------------------------
     def set_expression(self, expr: Expression) -> None:
@@ -214,14 +204,7 @@ class HeadModel:
             if finite.any():
                 pts = _sel(origin, finite) + t[i, finite, None] * dirs[finite]
                 t[i, np.flatnonzero(finite)[self.in_eye_opening(pts)]] = np.inf
-        if self.i_cap >= 0:
-            for i, keep in ((self.i_cap, lambda q: q[:, 2] < -0.058 * self.scale - 0.25 * np.maximum(q[:, 0], 0)),
-                            (self.i_visor, lambda q: q[:, 0] > 0.07 * self.scale)):
-                fin = np.isfinite(t[i])
-                if fin.any():
-                    q = _sel(origin, fin) + t[i, fin, None] * dirs[fin]
-                    t[i, np.flatnonzero(fin)[~keep(q)]] = np.inf
-        return t
+        return reject_cap_edges(t, origin, dirs, self.i_cap, self.i_visor, self.scale)
 
     def in_eye_opening(self, pts: np.ndarray) -> np.ndarray:
         """Points (on the skull, front) inside either eye's opening: the skull is open there."""
@@ -309,15 +292,6 @@ class HeadModel:
         return origins + t[:, None] * dirs
 
     # ---- appearance ------------------------------------------------------------------
-    def texture(self, pts: np.ndarray) -> np.ndarray:
-        """Skin/hair reflectance variation: a few 3D sinusoids (pores, blotches, shading
-        detail) seeded per subject; cheap and smooth, evaluated on the surface point."""
-        q = pts.copy()
-        if self.identity.symmetric:
-            q[:, 1] = np.abs(q[:, 1])
-        v = np.sin(q @ self._tex_freq.T + self._tex_phase) @ self._tex_amp / self._tex_amp.sum()
-        return 1.0 + self.identity.texture_strength * v
-
     def albedo(self, pts: np.ndarray, prim: np.ndarray, gaze_h: np.ndarray, rgb: bool) -> np.ndarray:
         """Reflectance [N] (NIR) or [N, 3] (RGB) of head-frame hit points on head primitives."""
         idn, acc, s = self.identity, self.accessories, self.scale
@@ -381,31 +355,96 @@ class HeadModel:
                     out[on] = val[:, None]
         out[np.isin(prim, self.i_sockets)] *= 0.35
         mat = self.prims.material[prim]
-        out[mat == CAP] = np.array([0.2, 0.25, 0.4]) if rgb else 0.35
-        out[mat == PHONE] = 0.05
-        hand = mat == HAND
-        out[hand] = skin * 1.05
+        acc_mat = np.isin(mat, (CAP, PHONE, HAND))
+        out[acc_mat] = accessory_albedo(mat[acc_mat], skin, rgb)
         return out if rgb else out[:, 0]
 
     def glasses(self, origin: np.ndarray, dirs: np.ndarray, t_hit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Where rays cross the lenses (in front of whatever they hit): returns
-        (lens mask [N], rim mask [N]). Lenses are ellipses in the plane x = LENS_X."""
-        n = len(dirs)
-        if self.accessories.glasses == "none":
-            return np.zeros(n, bool), np.zeros(n, bool)
-        s = self.scale
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = (LENS_X * s - origin[0]) / dirs[:, 0]
-        ok = (t > 0) & (t < t_hit)
-        q = origin[None] + t[:, None] * dirs
-        lens = np.zeros(n, bool)
-        rim = np.zeros(n, bool)
-        ax, az = LENS_HALF[0] * s, LENS_HALF[1] * s
-        for sign in (1.0, -1.0):
-            dy = (q[:, 1] - sign * self.eye_y) / ax
-            dz = (q[:, 2] - self.eye_z) / az
-            r = np.sqrt(dy * dy + dz * dz)
-            lens |= ok & (r < 1.0)
-            rim |= ok & (r >= 1.0) & (r < 1.0 + RIM * s / az)
-        bridge = ok & (np.abs(q[:, 1]) < self.eye_y - ax) & (np.abs(q[:, 2] - self.eye_z + 0.006 * s) < 0.0015 * s)
-        return lens & ~rim, rim | bridge
+        """Where rays cross the lenses (in front of whatever they hit): (lens [N], rim [N])."""
+        return glasses_masks(origin, dirs, t_hit, self.accessories, self.scale, LENS_X * self.scale,
+                             self.eye_y, self.eye_z)
+
+
+class SkinTexture:
+    """Skin/hair reflectance variation: a few 3D sinusoids (pores, blotches, shading
+    detail) seeded per subject; cheap and smooth, evaluated on the surface point (H)."""
+
+    def __init__(self, seed: int, strength: float, symmetric: bool = False) -> None:
+        rng = np.random.default_rng(seed)
+        self.freq = rng.uniform(60, 400, (6, 3)) * rng.choice([-1, 1], (6, 3))
+        self.phase = rng.uniform(0, 2 * np.pi, 6)
+        self.amp = rng.uniform(0.3, 1.0, 6)
+        self.strength = strength
+        self.symmetric = symmetric
+
+    def __call__(self, pts: np.ndarray) -> np.ndarray:
+        q = pts.copy()
+        if self.symmetric:
+            q[:, 1] = np.abs(q[:, 1])
+        v = np.sin(q @ self.freq.T + self.phase) @ self.amp / self.amp.sum()
+        return 1.0 + self.strength * v
+
+
+def accessory_albedo(material: np.ndarray, skin: np.ndarray, rgb: bool) -> np.ndarray:
+    """Reflectance [N, 3] (RGB) or [N, 1] (NIR) of cap, phone and hand hits."""
+    out = np.zeros((len(material), 3 if rgb else 1))
+    out[material == CAP] = np.array([0.2, 0.25, 0.4]) if rgb else 0.35
+    out[material == PHONE] = 0.05
+    out[material == HAND] = skin * 1.05
+    return out
+
+
+def add_accessories(p: Primitives, s: float, head_width: float, accessories: Accessories) -> None:
+    """The cap (with its visor) and the occluders, sized for a head of scale s: shared by the
+    ellipsoid head and the scanned one, so both wear the same things."""
+    if accessories.cap:
+        p.add("cap", (0.0, 0.0, -0.036 * s), (0.107 * s, 0.083 * s * head_width, 0.104 * s), CAP)
+        p.add("visor", (0.105 * s, 0.0, -0.07 * s), (0.07 * s, 0.086 * s, 0.007 * s), CAP, rotation_y(12.0))
+    # Occluders move with the head (a hand held to the face, a phone held in front).
+    p.add("hand", (0.128 * s, 0.02 * s, 0.062 * s), (0.03 * s, 0.052 * s, 0.068 * s), HAND)
+    p.add("phone", (0.165 * s, -0.015 * s, 0.07 * s), (0.005 * s, 0.037 * s, 0.076 * s), PHONE)
+
+
+def accessory_indices(p: Primitives) -> tuple[int, int, int, int]:
+    """(hand, phone, cap, visor) primitive indices; -1 for a cap that is not worn."""
+    cap = p.index("cap") if "cap" in p.names else -1
+    visor = p.index("visor") if "visor" in p.names else -1
+    return p.index("hand"), p.index("phone"), cap, visor
+
+
+def reject_cap_edges(t: np.ndarray, origin: np.ndarray, dirs: np.ndarray, i_cap: int, i_visor: int,
+                     s: float) -> np.ndarray:
+    """The cap is the top of an ellipsoid and the visor its front part: cut the rest."""
+    if i_cap >= 0:
+        for i, keep in ((i_cap, lambda q: q[:, 2] < -0.058 * s - 0.25 * np.maximum(q[:, 0], 0)),
+                        (i_visor, lambda q: q[:, 0] > 0.07 * s)):
+            fin = np.isfinite(t[i])
+            if fin.any():
+                q = _sel(origin, fin) + t[i, fin, None] * dirs[fin]
+                t[i, np.flatnonzero(fin)[~keep(q)]] = np.inf
+    return t
+
+
+def glasses_masks(origin: np.ndarray, dirs: np.ndarray, t_hit: np.ndarray, accessories: Accessories,
+                  s: float, lens_x: float, eye_y: float, eye_z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where H-frame rays cross the lenses (in front of whatever they hit): returns
+    (lens mask [N], rim mask [N]). Lenses are ellipses in the plane x = lens_x, centred on
+    the eyes (y = +-eye_y, z = eye_z)."""
+    n = len(dirs)
+    if accessories.glasses == "none":
+        return np.zeros(n, bool), np.zeros(n, bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (lens_x - origin[0]) / dirs[:, 0]
+    ok = (t > 0) & (t < t_hit)
+    q = origin[None] + t[:, None] * dirs
+    lens = np.zeros(n, bool)
+    rim = np.zeros(n, bool)
+    ax, az = LENS_HALF[0] * s, LENS_HALF[1] * s
+    for sign in (1.0, -1.0):
+        dy = (q[:, 1] - sign * eye_y) / ax
+        dz = (q[:, 2] - eye_z) / az
+        r = np.sqrt(dy * dy + dz * dz)
+        lens |= ok & (r < 1.0)
+        rim |= ok & (r >= 1.0) & (r < 1.0 + RIM * s / az)
+    bridge = ok & (np.abs(q[:, 1]) < eye_y - ax) & (np.abs(q[:, 2] - eye_z + 0.006 * s) < 0.0015 * s)
+    return lens & ~rim, rim | bridge

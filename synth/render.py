@@ -22,6 +22,8 @@ import numpy as np
 from synth.camera import Camera
 from synth.geometry import Primitives, intersect, normals
 from synth.head import CLOTHING, EYE, FACE_MATERIALS, PHONE, SEAT, SKIN, Expression, HeadModel
+from synth.mesh_head import MeshHead
+from synth.mesh_render import render_mesh_window
 
 # Where the head pivots (neck, near C1/C7), H frame at neutral: turning the head moves its
 # centre, as a real head does (Ferrario et al. 2002: cervical rotation axes below the skull).
@@ -109,7 +111,7 @@ class Scene:
     """What is fixed over a track: who, what they wear, where the camera is, the light."""
 
     camera: Camera
-    head: HeadModel
+    head: HeadModel | MeshHead
     lighting: Lighting
     seat_offset: np.ndarray = field(default_factory=lambda: np.zeros(3))
     rgb: bool = False
@@ -161,8 +163,10 @@ class Scene:
     def render_rays(self, dirs_v: np.ndarray, frame: FrameState) -> dict[str, np.ndarray]:
         """The head (with its accessories and occluders) for rays from the camera centre.
         Returns radiance (linear, before exposure; 0 where the head is missed), the hit
-        mask, material, depth and the face mask."""
+        mask, material, depth and the face mask. Ellipsoid heads only: a mesh head is
+        rasterised per window (render_window)."""
         head = self.head
+        assert isinstance(head, HeadModel), "a mesh head renders through render_window"
         head.set_expression(frame.expression)
         r = frame.r_head_v
         o_h = r.T @ (self.camera.position - self.head_position(r))
@@ -208,7 +212,11 @@ class Scene:
         return ((u / lt.shadow_period_m) % 1.0) < lt.shadow_duty
 
     def _shade(self, albedo: np.ndarray, n: np.ndarray, p: np.ndarray, d: np.ndarray,
-               material: np.ndarray, hit: np.ndarray, time: float) -> np.ndarray:
+               material: np.ndarray, hit: np.ndarray, time: float, sun_lit: np.ndarray | None = None,
+               sheen: float = 0.0) -> np.ndarray:
+        """Radiance of surface points. sun_lit: which points the sun reaches past the head
+        itself (a shadow map; None = no self-shadowing). sheen: weight of a broad specular
+        highlight on skin (skin oil), for heads whose surface is detailed enough to show it."""
         lt = self.lighting
         to_led = self.led_pos - p
         r2 = np.maximum(np.einsum("ni,ni->n", to_led, to_led), 1e-4)
@@ -217,6 +225,8 @@ class Scene:
         e = lt.led * LED_REFERENCE_M ** 2 * beam * np.clip(np.einsum("ni,ni->n", n, l_led), 0, None) / r2
         if lt.sun > 0:
             sun = np.clip(n @ (-self.sun_dir), 0, None) * self._sun_visible(p, time)
+            if sun_lit is not None:
+                sun = sun * sun_lit
             e = e + lt.sun * sun
         e = e + lt.ambient * (0.6 + 0.4 * np.clip(-n[:, 2], -1, 1))
         rad = albedo * (e[:, None] if self.rgb else e)
@@ -226,7 +236,10 @@ class Scene:
         if lt.led > 0:
             h = l_led + view
             h /= np.linalg.norm(h, axis=1, keepdims=True)
-            spec = spec_w * np.clip(np.einsum("ni,ni->n", n, h), 0, 1) ** 200 * lt.led * LED_REFERENCE_M ** 2 / r2
+            n_h = np.clip(np.einsum("ni,ni->n", n, h), 0, 1)
+            spec = spec_w * n_h ** 200 * lt.led * LED_REFERENCE_M ** 2 / r2
+            if sheen > 0:
+                spec = spec + sheen * (material == SKIN) * n_h ** 24 * lt.led * LED_REFERENCE_M ** 2 / r2
             rad = rad + (spec[:, None] if self.rgb else spec)
         return np.where(hit[:, None] if self.rgb else hit, rad, 0.0)
 
@@ -292,7 +305,10 @@ class Scene:
         """Render the full-frame box (x0, y0, x1, y1) at out_size (w, h): the head ray-cast
         at the window's pixel centres over the background resampled there."""
         u, v = self.camera.window_pixels(box, out_size)
-        res = self.render_rays(self.camera.rays(u.ravel(), v.ravel()), frame)
+        if isinstance(self.head, MeshHead):
+            res = render_mesh_window(self, frame, box, out_size)
+        else:
+            res = self.render_rays(self.camera.rays(u.ravel(), v.ravel()), frame)
         bg = cv2.remap(self.background(), (u - 0.5).astype(np.float32), (v - 0.5).astype(np.float32),
                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         w, h = out_size

@@ -17,6 +17,8 @@ from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 
 from dms.angles import euler_to_matrix, nose_direction
 from synth.head import Expression
+from synth.mesh_head import MeshHead
+from synth.mesh_render import landmark_visibility
 from synth.realism import SensorParams, add_noise, encode_jpeg, motion_blur, to_uint8
 from synth.render import FrameState, Scene, metered_gain, tone
 from synth.track import MotionTrack
@@ -100,24 +102,31 @@ def frame_state(track: MotionTrack, geometry: TrackGeometry, i: int) -> FrameSta
     )
 
 
-def landmark_labels(scene: Scene, state: FrameState) -> dict[str, np.ndarray]:
+def landmark_labels(scene: Scene, state: FrameState, depth: np.ndarray | None = None,
+                    box: tuple[float, float, float, float] | None = None) -> dict[str, np.ndarray]:
     """The 68 landmarks of one frame: 3D in camera coordinates, 2D in the full frame, and
-    visibility (not hidden by the head itself or an occluder, and inside the frame)."""
+    visibility (not hidden by the head itself or an occluder, and inside the frame).
+    Ellipsoid heads cast exact rays; a mesh head reads the depth buffer of the window just
+    rendered (depth [h, w] over the full-frame box), or renders one."""
     head, cam = scene.head, scene.camera
     head.set_expression(state.expression)
-    pts_h = head.landmarks_3d()
     r = state.r_head_v
     centre = scene.head_position(r)
-    pts_v = centre + pts_h @ r.T
+    if isinstance(head, MeshHead):
+        head.set_gaze(r.T @ state.gaze_v)
+        pts_v = centre + head.landmarks_3d() @ r.T
+        unoccluded = landmark_visibility(scene, state, pts_v, depth, box)
+    else:
+        pts_v = centre + head.landmarks_3d() @ r.T
+        rays = pts_v - cam.position
+        dist = np.linalg.norm(rays, axis=1)
+        o_h = r.T @ (cam.position - centre)
+        t, _ = head.cast(o_h, (rays / dist[:, None]) @ r, state.occluder)
+        unoccluded = t >= dist - 0.003
     uv, _ = cam.project(pts_v)
-    rays = pts_v - cam.position
-    dist = np.linalg.norm(rays, axis=1)
-    dirs = rays / dist[:, None]
-    o_h = r.T @ (cam.position - centre)
-    t, _ = head.cast(o_h, dirs @ r, state.occluder)
     w, h = cam.size
     inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
-    visible = (t >= dist - 0.003) & inside
+    visible = unoccluded & inside
     fore_uv, _ = cam.project(centre + FOREHEAD_H @ r.T)
     all_uv = np.vstack([uv, fore_uv])
     face_box = np.array([*all_uv.min(0), *all_uv.max(0)])
@@ -149,7 +158,7 @@ def render_chunk(scene: Scene, track: MotionTrack, geometry: TrackGeometry, star
         dx, dy = (geometry.nose_uv[i] - geometry.nose_uv[prev]) * scale * sensor.exposure_frac
         img = add_noise(motion_blur(img.astype(np.float32), dx, dy), sensor, rng)
         crops.append(encode_jpeg(to_uint8(img), sensor.jpeg_quality))
-        labels = landmark_labels(scene, state)
+        labels = landmark_labels(scene, state, res["depth"], box)  # type: ignore[arg-type]
         for k, v in labels.items():
             lab[k].append(v)
         lab["exposure_gain"].append(np.asarray(gain_state, np.float32))
