@@ -45,6 +45,7 @@ IDENTITY_CLIP_SIGMA = 2.5
 # Mouth opening label 1.0 = a 2 cm jaw drop (synth.head.JAW_DROP_M); jawOpen at weight 1
 # drops the chin by the model's own amount, measured per model.
 EYE_GAZE_LIMIT_DEG = 35.0   # eyes rotate at most this far from straight ahead (oculomotor range ~45)
+MOUTH_SHUT = 0.02           # mouth_open below this: lips together (a 0.4 mm jaw drop)
 LENS_AHEAD_M = 0.0275       # glasses' lens plane in front of the eyeball centre
 
 # Reflectances (NIR, 850-940 nm; RGB linear) of the non-skin parts.
@@ -164,12 +165,28 @@ class MeshHead:
         names = model.material_names
         eye_mats = [names.index(m) for m in ("M_ScleraLeft", "M_IrisLeft", "M_ScleraRight", "M_IrisRight") if m in names]
         self.tri_material = np.where(np.isin(model.triangle_material, eye_mats), EYE, SKIN).astype(np.int16)
+        # Hidden-surface shortcuts, exact for what the camera can see: the outer skin is a
+        # closed surface (its back faces are always behind its front faces), and with the
+        # lips together nothing inside the mouth shows.
+        outer = [names.index(x) for x in ("M_Face", "M_BackHead") if x in names]
+        self.tri_cull = np.isin(model.triangle_material, outer)
+        inside = np.zeros(model.neutral.shape[0], bool)
+        for part in ("Gums and tongue", "Teeth"):
+            lo, hi = model.part(part)
+            inside[lo:hi] = True
+        self._closed_mouth = ~inside[self.tris].all(axis=1)
+        self._drawn = {True: (self.tris, self.tri_cull, self.tri_material),
+                       False: (np.ascontiguousarray(self.tris[self._closed_mouth]), self.tri_cull[self._closed_mouth],
+                               self.tri_material[self._closed_mouth])}
         self.texture = SkinTexture(identity.appearance.texture_seed, identity.appearance.texture_strength,
                                    identity.appearance.symmetric)
         self.expression = Expression()
         self._gaze = np.array([1.0, 0.0, 0.0])
         self._verts: np.ndarray | None = None
         self._normals: np.ndarray | None = None
+        self._skin_normals = np.zeros_like(self._base_h)
+        self._skin_normals_key: tuple[float, float] | None = None
+        self._eye_normals0 = vertex_normals(self._base_h, self.tris)   # rest pose: eyes straight ahead
 
     # ---- geometry ----------------------------------------------------------------------
     @staticmethod
@@ -217,9 +234,26 @@ class MeshHead:
             self._normals = None
         return self._verts
 
+    def drawn_triangles(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(triangles [F, 3], cull flags [F], materials [F]) to draw this frame: teeth,
+        gums and tongue only while the lips are apart."""
+        return self._drawn[self.expression.mouth_open > MOUTH_SHUT]
+
     def normals(self) -> np.ndarray:
+        """Vertex normals of the current mesh. Expressions never move the eyeballs and the
+        gaze moves nothing else, so the skin's normals are recomputed only when the
+        expression changes, and the eyeballs' are their rest normals turned with the gaze."""
+        v = self.vertices()                  # resets the normals when the mesh changed
         if self._normals is None:
-            self._normals = vertex_normals(self.vertices(), self.tris)
+            key = (self.expression.mouth_open, self.expression.eye_closure)
+            if self._skin_normals_key != key:
+                self._skin_normals = vertex_normals(v, self.tris)
+                self._skin_normals_key = key
+            n = self._skin_normals.copy()
+            rot = _rotation_to(self._gaze)
+            for lo, hi in self._eye_ranges:
+                n[lo:hi] = self._eye_normals0[lo:hi] @ rot.T
+            self._normals = n
         return self._normals
 
     def landmarks_3d(self) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 from synth.geometry import normals as ellipsoid_normals
 from synth.head import FACE_MATERIALS
 from synth.mesh_head import MeshHead
-from synth.raster import rasterise
+from synth.raster import project, rasterise
 
 if TYPE_CHECKING:
     from synth.render import FrameState, Scene
@@ -43,16 +43,14 @@ def render_mesh_window(scene: Scene, frame: FrameState, box: tuple[float, float,
     head, r, centre = _pose_head(scene, frame)
     cam = scene.camera
     verts_h = head.vertices()
-    m = cam.r_w2c @ r                                    # H -> OpenCV camera, one product
-    p_c = verts_h @ m.T + cam.r_w2c @ (centre - cam.position)
     x0, y0, x1, y1 = box
     w, h = out_size
     sx, sy = w / (x1 - x0), h / (y1 - y0)
-    z = p_c[:, 2]
-    safe_z = np.where(z > 1e-6, z, 1e-6)
-    xy = np.column_stack([(cam.fx * p_c[:, 0] / safe_z + cam.cx - x0) * sx,
-                          (cam.fy * p_c[:, 1] / safe_z + cam.cy - y0) * sy])
-    tri_id, bary, zbuf = rasterise(xy, z, head.tris, (w, h))
+    # the window is a pinhole camera of its own: focal lengths and principal point scaled
+    xy, z = project(verts_h, cam.r_w2c @ r, cam.r_w2c @ (centre - cam.position), cam.fx * sx, cam.fy * sy,
+                    (cam.cx - x0) * sx, (cam.cy - y0) * sy)
+    tris, cull, tri_material = head.drawn_triangles()
+    tri_id, bary, zbuf = rasterise(xy, z, tris, (w, h), cull)
     u, v = cam.window_pixels(box, out_size)
     dirs_v = cam.rays(u.ravel(), v.ravel())
     n_rays = len(dirs_v)
@@ -75,7 +73,7 @@ def render_mesh_window(scene: Scene, frame: FrameState, box: tuple[float, float,
     if len(mesh_px):
         f = tri_id.ravel()[mesh_px]
         b = bary.reshape(-1, 3)[mesh_px]
-        tri = head.tris[f]
+        tri = tris[f]
         points_h[mesh_px] = np.einsum("nk,nki->ni", b, verts_h[tri])
         nrm = np.einsum("nk,nki->ni", b, head.normals()[tri])
         normals_h[mesh_px] = nrm / np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-12)
@@ -83,7 +81,7 @@ def render_mesh_window(scene: Scene, frame: FrameState, box: tuple[float, float,
         alb = np.einsum("nk,nk...->n...", b, va[tri])
         tex = head.texture(points_h[mesh_px])
         albedo[mesh_px] = alb * (tex[:, None] if rgb else tex)
-        material[mesh_px] = head.tri_material[f]
+        material[mesh_px] = tri_material[f]
     if len(acc_px):
         k = k_acc[acc_px]
         p = o_h + t[acc_px, None] * d_h[acc_px]
@@ -97,7 +95,7 @@ def render_mesh_window(scene: Scene, frame: FrameState, box: tuple[float, float,
         points_v = cam.position + t[idx, None] * dirs_v[idx]
         sun_lit = None
         if scene.lighting.sun > 0:
-            sun_lit = sun_visibility(scene, centre + verts_h @ r.T, head.tris, points_v)
+            sun_lit = sun_visibility(scene, centre + verts_h @ r.T, tris, points_v)
         radiance[idx] = scene._shade(albedo[idx], normals_h[idx] @ r.T, points_v, dirs_v[idx], material[idx],
                                      np.ones(len(idx), bool), frame.time, sun_lit=sun_lit,
                                      sheen=head.skin_sheen)

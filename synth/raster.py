@@ -22,7 +22,7 @@ NEAR_M = 0.01   # triangles with a vertex closer to the camera than this are dro
 
 
 @njit(cache=True, nogil=True)
-def _rasterise(xy: np.ndarray, z: np.ndarray, tris: np.ndarray, width: int, height: int,
+def _rasterise(xy: np.ndarray, z: np.ndarray, tris: np.ndarray, cull: np.ndarray, width: int, height: int,
                tri_id: np.ndarray, bary: np.ndarray, depth: np.ndarray) -> None:  # pragma: no cover - compiled
     eps = -1e-9
     for f in range(tris.shape[0]):
@@ -34,7 +34,7 @@ def _rasterise(xy: np.ndarray, z: np.ndarray, tris: np.ndarray, width: int, heig
         x1, y1 = xy[i1, 0], xy[i1, 1]
         x2, y2 = xy[i2, 0], xy[i2, 1]
         area = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
-        if area == 0.0:
+        if area == 0.0 or (cull[f] and area > 0.0):
             continue
         # pixel centres px + 0.5 inside the triangle's bounding box
         px0 = max(int(np.ceil(min(x0, x1, x2) - 0.5)), 0)
@@ -64,24 +64,50 @@ def _rasterise(xy: np.ndarray, z: np.ndarray, tris: np.ndarray, width: int, heig
                     bary[py, px, 2] = a2 * d
 
 
-def rasterise(xy: np.ndarray, z: np.ndarray, tris: np.ndarray, size: tuple[int, int]
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rasterise(xy: np.ndarray, z: np.ndarray, tris: np.ndarray, size: tuple[int, int],
+              cull: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rasterise triangles given their vertices' pixel positions and camera depths.
 
     xy: [V, 2] pixel coordinates (x right, y down; pixel (i, j) is sampled at its centre);
     z: [V] depth along the optical axis (> 0 in front); tris: [F, 3] vertex indices;
-    size: (width, height). Returns (triangle id [h, w] int32, -1 = empty;
-    perspective-correct barycentrics [h, w, 3] float64; depth [h, w] float64, inf = empty).
-    No back-face culling: thin open surfaces (lashes, the mouth socket) show from both
-    sides, and the depth test resolves the rest.
+    size: (width, height). cull: [F] bool, drop that triangle when it faces away (its
+    vertices run clockwise on screen, i.e. counter-clockwise seen from behind): right for
+    the closed outer skin, wrong for thin open surfaces (lashes), which stay two-sided.
+    Returns (triangle id [h, w] int32, -1 = empty; perspective-correct barycentrics
+    [h, w, 3] float64; depth [h, w] float64, inf = empty).
     """
     w, h = size
     tri_id = np.full((h, w), -1, np.int32)
     bary = np.zeros((h, w, 3))
     depth = np.full((h, w), np.inf)
+    flags = np.zeros(len(tris), np.bool_) if cull is None else np.ascontiguousarray(cull, np.bool_)
     _rasterise(np.ascontiguousarray(xy, np.float64), np.ascontiguousarray(z, np.float64),
-               np.ascontiguousarray(tris, np.int64), int(w), int(h), tri_id, bary, depth)
+               np.ascontiguousarray(tris, np.int64), flags, int(w), int(h), tri_id, bary, depth)
     return tri_id, bary, depth
+
+
+@njit(cache=True, nogil=True)
+def _project(v: np.ndarray, m: np.ndarray, t: np.ndarray, fx: float, fy: float, cx: float, cy: float,
+             xy: np.ndarray, z: np.ndarray) -> None:  # pragma: no cover - compiled
+    for i in range(v.shape[0]):
+        p0 = m[0, 0] * v[i, 0] + m[0, 1] * v[i, 1] + m[0, 2] * v[i, 2] + t[0]
+        p1 = m[1, 0] * v[i, 0] + m[1, 1] * v[i, 1] + m[1, 2] * v[i, 2] + t[1]
+        p2 = m[2, 0] * v[i, 0] + m[2, 1] * v[i, 1] + m[2, 2] * v[i, 2] + t[2]
+        z[i] = p2
+        q = 1.0 / p2 if p2 > 1e-9 else 1e9
+        xy[i, 0] = fx * p0 * q + cx
+        xy[i, 1] = fy * p1 * q + cy
+
+
+def project(vertices: np.ndarray, rot: np.ndarray, trans: np.ndarray, fx: float, fy: float, cx: float,
+            cy: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pinhole projection of vertices [V, 3] moved by p = rot @ v + trans into a camera
+    (x right, y down, z forward): pixel positions [V, 2] and depths [V]."""
+    xy = np.empty((len(vertices), 2))
+    z = np.empty(len(vertices))
+    _project(np.ascontiguousarray(vertices, np.float64), np.ascontiguousarray(rot, np.float64),
+             np.ascontiguousarray(trans, np.float64), float(fx), float(fy), float(cx), float(cy), xy, z)
+    return xy, z
 
 
 @njit(cache=True, nogil=True)

@@ -238,3 +238,13 @@ def test_real_model_landmarks_fall_on_the_rendered_face(seed):
         u, v = px[i].astype(int)
         assert np.isin(mats[v - 1:v + 2, u - 1:u + 2], (SKIN, EYE)).any()
     assert img[res["face"].reshape(200, 200)].std() > 0.03    # shaded, not a flat silhouette
+
+
+def test_cached_normals_equal_fresh_ones_through_expression_and_gaze_changes(model_dir):
+    from synth.raster import vertex_normals
+    head = _head(model_dir)
+    for mouth, closure, gaze in ((0.0, 0.0, [0, 0, 0]), (0.0, 0.0, [10, -20, 0]), (0.6, 0.3, [10, -20, 0]),
+                                 (0.6, 0.3, [-5, 15, 0]), (0.0, 0.0, [-5, 15, 0])):
+        head.set_expression(Expression(mouth, closure))
+        head.set_gaze(nose_direction(gaze))
+        np.testing.assert_allclose(head.normals(), vertex_normals(head.vertices(), head.tris), atol=1e-9)
