@@ -28,11 +28,15 @@ def main() -> int:
     ap.add_argument("--frames-per-track", type=int, default=2048)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, help="keep the dataset here (default: a temporary folder)")
+    ap.add_argument("--head-model", type=Path,
+                    help="measure the scanned head (ICT-FaceKit folder) instead of the ellipsoid one")
     args = ap.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="dms-synth-bench-"))
     cmd = [sys.executable, "-m", "dms.cli", "synth", "--out", str(out), "--workers", str(args.workers)]
+    if args.head_model:
+        cmd += ["--head-model", str(args.head_model)]
     if not args.full:
-        cmd += ["--subjects", str(min(args.tracks, 10)), "--tracks", str(args.tracks),
+        cmd += ["--subjects", str(args.tracks), "--tracks", str(args.tracks),
                 "--frames-per-track", str(args.frames_per_track)]
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
@@ -42,6 +46,7 @@ def main() -> int:
     frames, size = m["counts"]["frames"], m["counts"]["bytes"]
     fps = frames / secs
     print("\n== synth benchmark ==")
+    print(f"head                {m['config'].get('head', 'ellipsoid')}")
     print(f"frames              {frames:,} ({m['counts']['tracks']} tracks, {m['counts']['subjects']} subjects, "
           f"{m['config']['crop']['size']}px crops, {m['config']['color']})")
     print(f"wall time           {secs:,.0f} s with {args.workers} workers")

@@ -14,11 +14,14 @@ left, y up, z out of the face); synth.mesh_head converts to the head frame H.
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from synth.ict_convert import cache_path, convert, model_folder
 
 MODEL_FILE = "blendshapes.npz"
 REQUIRED_KEYS = ("neutral", "identity", "expression", "expression_names", "faces", "face_material",
@@ -96,9 +99,19 @@ def load_head_model(folder: str | Path) -> ICTModel:
     """Read and check a head-model folder. Every failure names the file and the field."""
     root = Path(folder).expanduser()
     path = root / MODEL_FILE if root.is_dir() else root
+    clone = model_folder(root) if root.is_dir() and not path.exists() else None
+    if clone is not None:
+        # a clone of the toolkit's repository: converted once into the user's cache
+        path = cache_path(clone)
+        if not path.exists():
+            print(f"converting the ICT-FaceKit model in {clone} to {path} (once)", file=sys.stderr)
+            try:
+                convert(clone, path)
+            except (OSError, ValueError, KeyError) as e:
+                raise HeadModelError(f"{clone}: cannot convert this ICT-FaceKit folder ({e})") from None
     if not path.exists():
-        raise HeadModelError(f"{path}: no head model here (expected ICT-FaceKit's compact copy with {MODEL_FILE}; "
-                             "see docs/synth.md, 'Scanned heads')")
+        raise HeadModelError(f"{path}: no head model here (expected ICT-FaceKit's compact copy with {MODEL_FILE}, "
+                             "or a clone of the ICT-FaceKit repository; see docs/synth.md, 'Scanned heads')")
     try:
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:

@@ -188,7 +188,7 @@ def test_harsh_sun_casts_shadows_of_the_head_on_itself(model_dir):
 def test_a_scanned_dataset_is_deterministic_and_records_its_head(model_dir, tmp_path):
     from dms.cli import main
     args = ["synth", "--subjects", "3", "--tracks", "2", "--frames-per-track", "12", "--chunk-frames", "12",
-            "--workers", "1", "--head-model", str(model_dir)]
+            "--workers", "1", "--head-model", str(model_dir), "--full-every", "6"]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     assert main([*args, "--out", str(tmp_path / "b")]) == 0
     a = json.loads((tmp_path / "a" / "manifest.json").read_text())
@@ -201,6 +201,7 @@ def test_a_scanned_dataset_is_deterministic_and_records_its_head(model_dir, tmp_
     shard = np.load(tmp_path / "a" / a["shards"][0]["file"])
     lm = shard["landmarks_2d"][shard["visibility"]]
     assert ((lm > 0) & (lm < 1)).all()                     # visible landmarks inside the crop
+    assert a["counts"]["full_frames"] == 2 * 2             # full frames for the head detector too
 
 
 # ---- the real model, when this machine has it -------------------------------------------
@@ -248,3 +249,51 @@ def test_cached_normals_equal_fresh_ones_through_expression_and_gaze_changes(mod
         head.set_expression(Expression(mouth, closure))
         head.set_gaze(nose_direction(gaze))
         np.testing.assert_allclose(head.normals(), vertex_normals(head.vertices(), head.tris), atol=1e-9)
+
+
+def test_a_clone_of_the_toolkit_is_converted_once_into_the_cache(model_dir, tmp_path, monkeypatch):
+    """A user's clone (FaceXModel/*.obj + vertex_indices.json) reads like the compact file:
+    the stand-in model is written out as .obj files and must come back the same."""
+    from synth import ict_convert
+    z = np.load(model_dir / "blendshapes.npz")
+    names = [str(n) for n in z["part_names"]]
+    monkeypatch.setattr(ict_convert, "PART_VERTEX_RANGES", {n: tuple(r) for n, r in zip(names, z["part_vertex_range"])})
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fx = tmp_path / "ICT-FaceKit" / "FaceXModel"
+    fx.mkdir(parents=True)
+    mats = [str(m) for m in z["material_names"]]
+
+    def write_obj(name, v, topology=False):
+        lines = [f"v {x:.6f} {y:.6f} {w:.6f}" for x, y, w in v]
+        if topology:
+            last = None
+            for f, m in zip(z["faces"], z["face_material"]):
+                if m != last:
+                    lines.append(f"usemtl {mats[m]}")
+                    last = m
+                lines.append("f " + " ".join(f"{i + 1}/{i + 1}" for i in f if i >= 0))
+        (fx / f"{name}.obj").write_text("\n".join(lines) + "\n")
+
+    neutral = z["neutral"].astype(np.float64)
+    write_obj("generic_neutral_mesh", neutral, topology=True)
+    for k in range(len(z["identity"])):
+        write_obj(f"identity{k:03d}", neutral + z["identity"][k])
+    exprs = [str(n) for n in z["expression_names"]]
+    for k, n in enumerate(exprs):
+        write_obj(n, neutral + z["expression"][k])
+    (fx / "vertex_indices.json").write_text(json.dumps({"expressions": exprs,
+                                                        "idx_to_landmark_verts": z["ibug68_vertex"].tolist()}))
+    from_clone = load_head_model(tmp_path / "ICT-FaceKit")
+    ref = load_head_model(model_dir)
+    np.testing.assert_allclose(from_clone.neutral, ref.neutral, atol=1e-5)
+    np.testing.assert_allclose(from_clone.identity.astype(float), ref.identity.astype(float), atol=2e-3)
+    np.testing.assert_array_equal(from_clone.triangles, ref.triangles)
+    np.testing.assert_array_equal(from_clone.ibug68, ref.ibug68)
+    assert from_clone.expression_names == ref.expression_names
+    # the converted file lives in the user's cache, never beside the clone, and is reused
+    cached = list((tmp_path / "cache" / "dms" / "head_models").glob("ict-*/blendshapes.npz"))
+    assert len(cached) == 1 and not list(fx.glob("*.npz"))
+    stamp = cached[0].stat().st_mtime_ns
+    load_head_model.cache_clear()
+    load_head_model(tmp_path / "ICT-FaceKit")
+    assert cached[0].stat().st_mtime_ns == stamp
