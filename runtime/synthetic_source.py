@@ -18,10 +18,7 @@ pre-render a few frames and replay them (runtime.sources.ReplaySource).
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from multiprocessing.pool import AsyncResult, Pool
 from typing import Any, Tuple
 
@@ -87,8 +84,9 @@ class SyntheticSource:
         self._submitted = 0
         if workers > 0:
             # spawn, not fork: the reader may already run threads (ONNX Runtime, tqdm)
+            from synth.workers import one_blas_thread
             ctx = multiprocessing.get_context("spawn")
-            with _one_blas_thread():
+            with one_blas_thread():
                 self._pool = ctx.Pool(workers, _init_worker, (dict(seed=seed, fps=fps, frames=frames, mount=mount,
                                                                     color=color, seconds=seconds, motion=motion),))
             self._ahead = AHEAD_PER_WORKER * workers
@@ -166,29 +164,6 @@ class SyntheticSource:
             self._pool.join()
             self._pool = None
             self._pending.clear()
-
-
-# What a BLAS library reads at load time for its thread count. A worker is one of
-# several processes sharing the cores: OpenBLAS's own threads (one per core by default)
-# only spin against the other workers there. Measured on 2 cores: 109 ms of CPU for a
-# 55 ms ray-cast with the default, 44 ms of CPU and wall with one thread.
-BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-@contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Spawned workers inherit the environment at start and load numpy afresh: this is
-    the one point where their BLAS thread count can be set. The reader's own is left as is."""
-    saved = {k: os.environ.get(k) for k in BLAS_THREAD_VARIABLES}
-    os.environ.update({k: "1" for k in BLAS_THREAD_VARIABLES})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 _worker_source: SyntheticSource | None = None

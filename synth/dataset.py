@@ -39,6 +39,7 @@ from dms.manifest import sha256_file
 from synth.shards import Shard, ShardError, write_shard
 from synth.track import ATTENTION_TARGETS, OCCLUDERS, MotionTrack
 from synth.video import CropSpec, render_chunk, track_geometry
+from synth.workers import one_blas_thread
 
 FORMAT = "dms-synth-dataset"
 FORMAT_VERSION = 1
@@ -305,8 +306,8 @@ def run_tasks(cfg: SynthConfig, out_dir: Path, tasks: list[tuple[int, int]], wor
                 progress(rec["frames"])
         return records
     import multiprocessing as mp
-    ctx = mp.get_context("fork" if os.name == "posix" else "spawn")
-    with ctx.Pool(workers, maxtasksperchild=64) as pool:
+    ctx = mp.get_context("spawn")       # fresh interpreters: the only way to one BLAS thread each
+    with one_blas_thread(), ctx.Pool(workers, maxtasksperchild=64) as pool:
         jobs = [(cfg_json, str(out_dir), t, c) for t, c in tasks]
         for rec in pool.imap_unordered(_star_render, jobs, chunksize=1):
             records.append(rec)

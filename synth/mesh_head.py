@@ -45,6 +45,7 @@ IDENTITY_CLIP_SIGMA = 2.5
 # Mouth opening label 1.0 = a 2 cm jaw drop (synth.head.JAW_DROP_M); jawOpen at weight 1
 # drops the chin by the model's own amount, measured per model.
 EYE_GAZE_LIMIT_DEG = 35.0   # eyes rotate at most this far from straight ahead (oculomotor range ~45)
+NORMALS_STEPS = 64          # expression resolution at which skin normals are recomputed
 MOUTH_SHUT = 0.02           # mouth_open below this: lips together (a 0.4 mm jaw drop)
 LENS_AHEAD_M = 0.0275       # glasses' lens plane in front of the eyeball centre
 
@@ -155,11 +156,17 @@ class MeshHead:
         self.eye_y = float(np.abs(ec[:, 1]).mean())
         self.eye_z = float(ec[:, 2].mean())
         self.lens_x = float(ec[:, 0].mean()) + LENS_AHEAD_M * self.scale
-        if identity.hair_volume_m > 0:
+        if identity.hair_volume_m > 0 and not self.accessories.cap:   # a cap presses the hair flat
             self._add_hair_volume(identity.hair_volume_m)
         p = Primitives()
-        head_width = float(np.ptp(self._base_h[:, 1])) / (2 * 0.077 * 1.18) / self.scale
-        add_accessories(p, self.scale, float(np.clip(head_width, 0.9, 1.15)), self.accessories)
+        # breadth at eye level (with the ears) relative to the ellipsoid head's (0.077 m
+        # half-width of the cranium, ears 1.8 cm beyond it): sizes the cap
+        lo, hi = model.part("Face")[0], model.part("Head and Neck")[1]
+        skin = self._base_h[lo:hi]
+        level = np.abs(skin[:, 2] - self.eye_z) < 0.01
+        breadth = float(np.ptp(skin[level, 1])) if level.sum() > 2 else 2 * (0.077 + 0.018) * self.scale
+        head_width = breadth / (2 * (0.077 + 0.018)) / self.scale
+        add_accessories(p, self.scale, float(np.clip(head_width, 0.85, 1.15)), self.accessories)
         self.prims = p
         self.i_hand, self.i_phone, self.i_cap, self.i_visor = accessory_indices(p)
         names = model.material_names
@@ -185,7 +192,7 @@ class MeshHead:
         self._verts: np.ndarray | None = None
         self._normals: np.ndarray | None = None
         self._skin_normals = np.zeros_like(self._base_h)
-        self._skin_normals_key: tuple[float, float] | None = None
+        self._skin_normals_key: tuple[int, int] | None = None
         self._eye_normals0 = vertex_normals(self._base_h, self.tris)   # rest pose: eyes straight ahead
 
     # ---- geometry ----------------------------------------------------------------------
@@ -245,7 +252,10 @@ class MeshHead:
         expression changes, and the eyeballs' are their rest normals turned with the gaze."""
         v = self.vertices()                  # resets the normals when the mesh changed
         if self._normals is None:
-            key = (self.expression.mouth_open, self.expression.eye_closure)
+            # Normals are shading, not labels: those of an expression within 1/64 (0.3 mm
+            # of jaw, 0.1 mm of lid) are reused, or a blink's continuous closure would
+            # recompute them every frame.
+            key = (round(self.expression.mouth_open * NORMALS_STEPS), round(self.expression.eye_closure * NORMALS_STEPS))
             if self._skin_normals_key != key:
                 self._skin_normals = vertex_normals(v, self.tris)
                 self._skin_normals_key = key

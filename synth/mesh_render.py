@@ -17,7 +17,7 @@ import numpy as np
 from synth.geometry import normals as ellipsoid_normals
 from synth.head import FACE_MATERIALS
 from synth.mesh_head import MeshHead
-from synth.raster import project, rasterise
+from synth.raster import interpolate, project, rasterise
 
 if TYPE_CHECKING:
     from synth.render import FrameState, Scene
@@ -71,17 +71,14 @@ def render_mesh_window(scene: Scene, frame: FrameState, box: tuple[float, float,
     normals_h = np.zeros((n_rays, 3))
     albedo = np.zeros((n_rays, 3) if rgb else n_rays)
     if len(mesh_px):
-        f = tri_id.ravel()[mesh_px]
-        b = bary.reshape(-1, 3)[mesh_px]
-        tri = tris[f]
-        points_h[mesh_px] = np.einsum("nk,nki->ni", b, verts_h[tri])
-        nrm = np.einsum("nk,nki->ni", b, head.normals()[tri])
-        normals_h[mesh_px] = nrm / np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-12)
         va = head.vertex_albedo(rgb)
-        alb = np.einsum("nk,nk...->n...", b, va[tri])
-        tex = head.texture(points_h[mesh_px])
-        albedo[mesh_px] = alb * (tex[:, None] if rgb else tex)
-        material[mesh_px] = tri_material[f]
+        pts, nrm, alb = interpolate(mesh_px, tri_id, bary, tris, verts_h, head.normals(),
+                                    va if rgb else va[:, None])
+        points_h[mesh_px] = pts
+        normals_h[mesh_px] = nrm
+        tex = head.texture(pts)
+        albedo[mesh_px] = alb * tex[:, None] if rgb else alb[:, 0] * tex
+        material[mesh_px] = tri_material[tri_id.ravel()[mesh_px]]
     if len(acc_px):
         k = k_acc[acc_px]
         p = o_h + t[acc_px, None] * d_h[acc_px]
@@ -95,7 +92,7 @@ def render_mesh_window(scene: Scene, frame: FrameState, box: tuple[float, float,
         points_v = cam.position + t[idx, None] * dirs_v[idx]
         sun_lit = None
         if scene.lighting.sun > 0:
-            sun_lit = sun_visibility(scene, centre + verts_h @ r.T, tris, points_v)
+            sun_lit = sun_visibility(scene, centre + verts_h @ r.T, tris, points_v, cull)
         radiance[idx] = scene._shade(albedo[idx], normals_h[idx] @ r.T, points_v, dirs_v[idx], material[idx],
                                      np.ones(len(idx), bool), frame.time, sun_lit=sun_lit,
                                      sheen=head.skin_sheen)
@@ -105,7 +102,8 @@ def render_mesh_window(scene: Scene, frame: FrameState, box: tuple[float, float,
             "d_h": d_h, "r": r}
 
 
-def sun_visibility(scene: Scene, verts_v: np.ndarray, tris: np.ndarray, points_v: np.ndarray) -> np.ndarray:
+def sun_visibility(scene: Scene, verts_v: np.ndarray, tris: np.ndarray, points_v: np.ndarray,
+                   cull: np.ndarray | None = None) -> np.ndarray:
     """Which points [N, 3] (V) the sun reaches past the head itself (nose, brows and jaw
     cast shadows in harsh sun): a depth map of the mesh seen along the sun's direction."""
     d = scene.sun_dir
@@ -118,7 +116,8 @@ def sun_visibility(scene: Scene, verts_v: np.ndarray, tris: np.ndarray, points_v
     scale = (SHADOW_MAP_PX - 1) / np.maximum(hi - lo, 1e-6)
     depth_along = verts_v @ d
     offset = depth_along.min() - 1.0                  # every depth > 0 for the rasteriser
-    _, _, zmap = rasterise((uv - lo) * scale + 0.5, depth_along - offset, tris, (SHADOW_MAP_PX, SHADOW_MAP_PX))
+    # (a, b, d) is right-handed like a camera's (x, y, z): the same back faces drop out
+    _, _, zmap = rasterise((uv - lo) * scale + 0.5, depth_along - offset, tris, (SHADOW_MAP_PX, SHADOW_MAP_PX), cull)
     q = (points_v @ basis.T - lo) * scale
     ix = np.clip(np.round(q[:, 0]).astype(int), 0, SHADOW_MAP_PX - 1)
     iy = np.clip(np.round(q[:, 1]).astype(int), 0, SHADOW_MAP_PX - 1)

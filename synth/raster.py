@@ -135,3 +135,42 @@ def vertex_normals(vertices: np.ndarray, tris: np.ndarray) -> np.ndarray:
     out = np.zeros((len(vertices), 3))
     _vertex_normals(np.ascontiguousarray(vertices, np.float64), np.ascontiguousarray(tris, np.int64), out)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _interpolate(pixels: np.ndarray, tri_id: np.ndarray, bary: np.ndarray, tris: np.ndarray, verts: np.ndarray,
+                 vnormals: np.ndarray, valbedo: np.ndarray, points: np.ndarray, normals: np.ndarray,
+                 albedo: np.ndarray) -> None:  # pragma: no cover - compiled
+    for k in range(pixels.shape[0]):
+        p = pixels[k]
+        f = tri_id[p]
+        nx = ny = nz = 0.0
+        for c in range(3):
+            i = tris[f, c]
+            b = bary[p, c]
+            for j in range(3):
+                points[k, j] += b * verts[i, j]
+            nx += b * vnormals[i, 0]
+            ny += b * vnormals[i, 1]
+            nz += b * vnormals[i, 2]
+            for j in range(valbedo.shape[1]):
+                albedo[k, j] += b * valbedo[i, j]
+        n = np.sqrt(nx * nx + ny * ny + nz * nz)
+        if n > 1e-12:
+            nx, ny, nz = nx / n, ny / n, nz / n
+        normals[k, 0], normals[k, 1], normals[k, 2] = nx, ny, nz
+
+
+def interpolate(pixels: np.ndarray, tri_id: np.ndarray, bary: np.ndarray, tris: np.ndarray, verts: np.ndarray,
+                vnormals: np.ndarray, valbedo: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Surface point, unit normal and albedo at rasterised pixels (flat indices into the
+    rasteriser's outputs), interpolated from per-vertex values with the barycentrics.
+    valbedo: [V, C] (C = 1 for NIR, 3 for RGB)."""
+    n = len(pixels)
+    points = np.zeros((n, 3))
+    normals = np.zeros((n, 3))
+    albedo = np.zeros((n, valbedo.shape[1]))
+    _interpolate(np.ascontiguousarray(pixels, np.int64), tri_id.reshape(-1), bary.reshape(-1, 3), tris,
+                 np.ascontiguousarray(verts, np.float64), np.ascontiguousarray(vnormals, np.float64),
+                 np.ascontiguousarray(valbedo, np.float64), points, normals, albedo)
+    return points, normals, albedo

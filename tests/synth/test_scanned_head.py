@@ -202,6 +202,14 @@ def test_a_scanned_dataset_is_deterministic_and_records_its_head(model_dir, tmp_
     lm = shard["landmarks_2d"][shard["visibility"]]
     assert ((lm > 0) & (lm < 1)).all()                     # visible landmarks inside the crop
     assert a["counts"]["full_frames"] == 2 * 2             # full frames for the head detector too
+    # two shard jobs merged: the same dataset as one run
+    for i in range(2):
+        assert main([*args, "--out", str(tmp_path / "c"), "--shard-index", str(i), "--num-shards", "2"]) == 0
+    assert main(["synth", "merge", str(tmp_path / "c")]) == 0
+    assert json.loads((tmp_path / "c" / "manifest.json").read_text())["content_hash"] == a["content_hash"]
+    # the preview re-renders from the manifest's config, scanned heads included
+    assert main(["synth", "preview", "--data", str(tmp_path / "a"), "--out", str(tmp_path / "p"), "--seconds", "0.3"]) == 0
+    assert (tmp_path / "p" / "contact_sheet.png").stat().st_size > 10_000
 
 
 # ---- the real model, when this machine has it -------------------------------------------
