@@ -23,7 +23,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -31,7 +31,6 @@ from dms.angles import CONVENTION
 from synth.camera import MOUNTS, Camera
 from synth.head import Accessories, HeadModel, Identity, sample_accessories, sample_identity
 from synth.ict_model import load_head_model
-from synth.mesh_head import MeshHead, ScannedIdentity, sample_scanned_identity
 from synth.motion import SubjectStyle, generate_track
 from synth.realism import sample_sensor
 from synth.render import Scene, sample_lighting
@@ -40,6 +39,9 @@ from synth.shards import Shard, ShardError, write_shard
 from synth.track import ATTENTION_TARGETS, OCCLUDERS, MotionTrack
 from synth.video import CropSpec, render_chunk, track_geometry
 from synth.workers import one_blas_thread
+
+if TYPE_CHECKING:
+    from synth.mesh_head import MeshHead, ScannedIdentity
 
 FORMAT = "dms-synth-dataset"
 FORMAT_VERSION = 1
@@ -168,14 +170,16 @@ def subject_identity(cfg: SynthConfig, subject: int) -> Identity | ScannedIdenti
     ellipsoid subject with the same seed, followed by the scan model's shape coefficients."""
     rng = _rng(cfg, "subject", subject)
     if cfg.head == "scanned":
+        from synth.mesh_head import sample_scanned_identity    # numba: only when scanned heads are made
         return sample_scanned_identity(rng, load_head_model(cfg.head_model).n_identity)
     return sample_identity(rng)
 
 
 def make_head(cfg: SynthConfig, identity: Identity | ScannedIdentity, accessories: Accessories) -> HeadModel | MeshHead:
-    if isinstance(identity, ScannedIdentity):
-        return MeshHead(load_head_model(cfg.head_model), identity, accessories)
-    return HeadModel(identity, accessories)
+    if isinstance(identity, Identity):
+        return HeadModel(identity, accessories)
+    from synth.mesh_head import MeshHead
+    return MeshHead(load_head_model(cfg.head_model), identity, accessories)
 
 
 def plan_track(cfg: SynthConfig, track: int) -> TrackPlan:

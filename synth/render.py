@@ -15,6 +15,7 @@ IR-cut filter) and uses colour albedos.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -22,8 +23,9 @@ import numpy as np
 from synth.camera import Camera
 from synth.geometry import Primitives, intersect, normals
 from synth.head import CLOTHING, EYE, FACE_MATERIALS, PHONE, SEAT, SKIN, Expression, HeadModel
-from synth.mesh_head import MeshHead
-from synth.mesh_render import render_mesh_window
+
+if TYPE_CHECKING:
+    from synth.mesh_head import MeshHead
 
 # Where the head pivots (neck, near C1/C7), H frame at neutral: turning the head moves its
 # centre, as a real head does (Ferrario et al. 2002: cervical rotation axes below the skull).
@@ -305,10 +307,11 @@ class Scene:
         """Render the full-frame box (x0, y0, x1, y1) at out_size (w, h): the head ray-cast
         at the window's pixel centres over the background resampled there."""
         u, v = self.camera.window_pixels(box, out_size)
-        if isinstance(self.head, MeshHead):
-            res = render_mesh_window(self, frame, box, out_size)
-        else:
+        if isinstance(self.head, HeadModel):
             res = self.render_rays(self.camera.rays(u.ravel(), v.ravel()), frame)
+        else:   # a scanned head (numba, imported only when one is used)
+            from synth.mesh_render import render_mesh_window
+            res = render_mesh_window(self, frame, box, out_size)
         bg = cv2.remap(self.background(), (u - 0.5).astype(np.float32), (v - 0.5).astype(np.float32),
                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         w, h = out_size

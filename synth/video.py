@@ -16,9 +16,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 
 from dms.angles import euler_to_matrix, nose_direction
-from synth.head import Expression
-from synth.mesh_head import MeshHead
-from synth.mesh_render import landmark_visibility
+from synth.head import Expression, HeadModel
 from synth.realism import SensorParams, add_noise, encode_jpeg, motion_blur, to_uint8
 from synth.render import FrameState, Scene, metered_gain, tone
 from synth.track import MotionTrack
@@ -112,17 +110,18 @@ def landmark_labels(scene: Scene, state: FrameState, depth: np.ndarray | None = 
     head.set_expression(state.expression)
     r = state.r_head_v
     centre = scene.head_position(r)
-    if isinstance(head, MeshHead):
-        head.set_gaze(r.T @ state.gaze_v)
-        pts_v = centre + head.landmarks_3d() @ r.T
-        unoccluded = landmark_visibility(scene, state, pts_v, depth, box)
-    else:
+    if isinstance(head, HeadModel):
         pts_v = centre + head.landmarks_3d() @ r.T
         rays = pts_v - cam.position
         dist = np.linalg.norm(rays, axis=1)
         o_h = r.T @ (cam.position - centre)
         t, _ = head.cast(o_h, (rays / dist[:, None]) @ r, state.occluder)
         unoccluded = t >= dist - 0.003
+    else:
+        from synth.mesh_render import landmark_visibility
+        head.set_gaze(r.T @ state.gaze_v)
+        pts_v = centre + head.landmarks_3d() @ r.T
+        unoccluded = landmark_visibility(scene, state, pts_v, depth, box)
     uv, _ = cam.project(pts_v)
     w, h = cam.size
     inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
