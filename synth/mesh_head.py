@@ -23,17 +23,17 @@ from matplotlib.path import Path as PolyPath
 from numba import njit
 
 from synth.geometry import Primitives, intersect
-from synth.head import (EYE, SKIN, Accessories, Expression, Identity, SkinTexture, accessory_albedo,
+from synth.head import (EYE, JAW_DROP_M, SKIN, Accessories, Expression, Identity, SkinTexture, accessory_albedo,
                         accessory_indices, add_accessories, glasses_masks, reject_cap_edges, sample_identity)
 from synth.ict_model import ICTModel, HeadModelError
 from synth.raster import vertex_normals
 
 # ICT axes -> H axes: H x = ICT z, H y = -ICT x, H z = -ICT y (a proper rotation), cm -> m.
 ICT_TO_H = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
-# H's origin on the model (cm, ICT axes): midway between the top of the head (y 14.5) and
-# the chin (-7.6) is y 3.5, the eye line y 3.6; the nose tip is at z 13.1 and the back of
-# the skull at -9: z 1.5 puts the nose tip 11.6 cm in front of the centre, as for the
-# ellipsoid head (synth.video.NOSE_TIP_H, 12 cm).
+# H's origin on the model (cm, ICT axes): y 3.0 puts the eye line (y 3.6) 6 mm above the
+# origin and the skull's middle (top y 14.5, chin -7.6) near it, as on the ellipsoid head
+# (eyes at z -0.008); the nose tip is at z 13.1 and the back of the skull at -9: z 1.5
+# puts the nose tip 11.6 cm in front of the centre (ellipsoid: synth.video.NOSE_TIP_H, 12 cm).
 ICT_ORIGIN_CM = np.array([0.0, 3.0, 1.5])
 # Height of the mean ellipsoid head (top of the skull to the chin, metres): the scale the
 # shared accessories (cap, hand, phone) were sized for.
@@ -42,8 +42,6 @@ ELLIPSOID_HEAD_HEIGHT_M = 0.235
 # (ICT-FaceKit Scripts/ict_face_model.py, randomize_identity), truncated at 2.5 sigma so
 # that no subject is a caricature.
 IDENTITY_CLIP_SIGMA = 2.5
-# Mouth opening label 1.0 = a 2 cm jaw drop (synth.head.JAW_DROP_M); jawOpen at weight 1
-# drops the chin by the model's own amount, measured per model.
 EYE_GAZE_LIMIT_DEG = 35.0   # eyes rotate at most this far from straight ahead (oculomotor range ~45)
 NORMALS_STEPS = 64          # expression resolution at which skin normals are recomputed
 MOUTH_SHUT = 0.02           # mouth_open below this: lips together (a 0.4 mm jaw drop)
@@ -231,7 +229,9 @@ class MeshHead:
         """[V, 3] H-frame vertices for the current expression and gaze."""
         if self._verts is None:
             e = self.expression
-            jaw_w = float(np.clip(e.mouth_open * 0.02 * self.scale / self._jaw_per_weight, 0.0, 1.0))
+            # mouth opening 1.0 = a JAW_DROP_M drop of the chin (scaled with the head, as on the
+            # ellipsoid head); jawOpen at weight 1 drops it by the model's own amount
+            jaw_w = float(np.clip(e.mouth_open * JAW_DROP_M * self.scale / self._jaw_per_weight, 0.0, 1.0))
             closure = float(np.clip(e.eye_closure, 0.0, 1.0))
             v = np.empty_like(self._base_h)
             (a0, a1), (b0, b1) = self._eye_ranges
