@@ -185,10 +185,7 @@ class HeadModel:
     def active(self, occluder: int) -> np.ndarray:
         """Primitives present this frame: occluders only when the track has them
         (OCCLUDERS codes: 1 hand, 2 phone)."""
-        on = np.ones(len(self.prims), bool)
-        on[self.i_hand] = occluder == 1
-        on[self.i_phone] = occluder == 2
-        return on
+        return present_primitives(len(self.prims), self.i_hand, self.i_phone, occluder)
 
     def intersect(self, origin: np.ndarray, dirs: np.ndarray, occluder: int = 0) -> np.ndarray:
         """Hit distances [P, N] of H-frame rays with the primitives that are there."""
@@ -403,6 +400,15 @@ def add_accessories(p: Primitives, s: float, head_width: float, accessories: Acc
     # Occluders move with the head (a hand held to the face, a phone held in front).
     p.add("hand", (0.128 * s, 0.02 * s, 0.062 * s), (0.03 * s, 0.052 * s, 0.068 * s), HAND)
     p.add("phone", (0.165 * s, -0.015 * s, 0.07 * s), (0.005 * s, 0.037 * s, 0.076 * s), PHONE)
+
+
+def present_primitives(n: int, i_hand: int, i_phone: int, occluder: int) -> np.ndarray:
+    """[n] bool: every primitive, but the hand and the phone only in frames whose occluder
+    code (synth.track.OCCLUDERS: 1 hand, 2 phone) puts them there."""
+    on = np.ones(n, bool)
+    on[i_hand] = occluder == 1
+    on[i_phone] = occluder == 2
+    return on
 
 
 def accessory_indices(p: Primitives) -> tuple[int, int, int, int]:

@@ -13,7 +13,6 @@ left, y up, z out of the face); synth.mesh_head converts to the head frame H.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dms.manifest import sha256_file
 from synth.ict_convert import cache_path, convert, model_folder
 
 MODEL_FILE = "blendshapes.npz"
@@ -86,14 +86,6 @@ def _triangulate(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return tris.astype(np.int32), owner
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 @lru_cache(maxsize=2)
 def load_head_model(folder: str | Path) -> ICTModel:
     """Read and check a head-model folder. Every failure names the file and the field."""
@@ -155,7 +147,7 @@ def load_head_model(folder: str | Path) -> ICTModel:
     tris, owner = _triangulate(faces)
     tri_mat = mat[owner]
     drop = np.isin(tri_mat, [mat_names.index(m) for m in OVERLAY_MATERIALS if m in mat_names])
-    return ICTModel(path=root, sha256=_sha256(path), neutral=neutral, identity=a["identity"],
+    return ICTModel(path=root, sha256=sha256_file(path), neutral=neutral, identity=a["identity"],
                     expression=a["expression"], expression_names=names, triangles=tris[~drop],
                     triangle_material=tri_mat[~drop].astype(np.uint8), material_names=mat_names,
                     part_vertex_range=parts, ibug68=ibug.astype(np.int32))

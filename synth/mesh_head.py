@@ -24,7 +24,8 @@ from numba import njit
 
 from synth.geometry import Primitives, intersect
 from synth.head import (EYE, JAW_DROP_M, SKIN, Accessories, Expression, Identity, SkinTexture, accessory_albedo,
-                        accessory_indices, add_accessories, glasses_masks, reject_cap_edges, sample_identity)
+                        accessory_indices, add_accessories, glasses_masks, present_primitives, reject_cap_edges,
+                        sample_identity)
 from synth.ict_model import ICTModel, HeadModelError
 from synth.raster import vertex_normals
 
@@ -271,15 +272,9 @@ class MeshHead:
         return self.vertices()[self.model.ibug68].copy()
 
     # ---- accessories (ray-cast ellipsoids, as on the ellipsoid head) ------------------------
-    def active(self, occluder: int) -> np.ndarray:
-        on = np.ones(len(self.prims), bool)
-        on[self.i_hand] = occluder == 1
-        on[self.i_phone] = occluder == 2
-        return on
-
     def accessory_hits(self, origin: np.ndarray, dirs: np.ndarray, occluder: int) -> tuple[np.ndarray, np.ndarray]:
         """Nearest accessory hit of H-frame rays: (distance [N], primitive [N], -1 = miss)."""
-        t = intersect(origin, dirs, self.prims, self.active(occluder))
+        t = intersect(origin, dirs, self.prims, present_primitives(len(self.prims), self.i_hand, self.i_phone, occluder))
         t = reject_cap_edges(t, origin, dirs, self.i_cap, self.i_visor, self.scale)
         k = np.argmin(t, axis=0)
         tmin = t[k, np.arange(t.shape[1])]
@@ -366,7 +361,8 @@ class MeshHead:
             if sid.makeup > 0:
                 shadow = front & (d < 0.008 * s) & (v[:, 2] < lm[a + 1, 2])
                 out[shadow] *= 1.0 - 0.3 * sid.makeup
-        out[self.hair_mask()] = hair * (1.0 + 0.1 * blotch[self.hair_mask(), None])
+        hair_mask = self.hair_mask()
+        out[hair_mask] = hair * (1.0 + 0.1 * blotch[hair_mask, None])
         if acc.mask:
             masked = front & (v[:, 2] > self.eye_z + 0.016 * s) & (np.abs(v[:, 1]) < 0.07 * s)
             out[masked] = np.array([0.8, 0.82, 0.85]) if rgb else 0.75

@@ -37,9 +37,11 @@ def _pose_head(scene: Scene, frame: FrameState) -> tuple[MeshHead, np.ndarray, n
 
 
 def render_mesh_window(scene: Scene, frame: FrameState, box: tuple[float, float, float, float],
-                       out_size: tuple[int, int]) -> dict[str, np.ndarray]:
+                       out_size: tuple[int, int], pixels: tuple[np.ndarray, np.ndarray] | None = None,
+                       ) -> dict[str, np.ndarray]:
     """The head in the full-frame box (x0, y0, x1, y1) at out_size (w, h): the same keys
-    as Scene.render_rays, flattened row-major over the window's pixels."""
+    as Scene.render_rays, flattened row-major over the window's pixels. pixels: the
+    window's full-frame pixel centres (Camera.window_pixels), when the caller has them."""
     head, r, centre = _pose_head(scene, frame)
     cam = scene.camera
     verts_h = head.vertices()
@@ -51,7 +53,7 @@ def render_mesh_window(scene: Scene, frame: FrameState, box: tuple[float, float,
                     (cam.cx - x0) * sx, (cam.cy - y0) * sy)
     tris, cull, tri_material = head.drawn_triangles()
     tri_id, bary, zbuf = rasterise(xy, z, tris, (w, h), cull)
-    u, v = cam.window_pixels(box, out_size)
+    u, v = pixels if pixels is not None else cam.window_pixels(box, out_size)
     dirs_v = cam.rays(u.ravel(), v.ravel())
     n_rays = len(dirs_v)
     cos_axis = dirs_v @ cam.r_w2c[2]                     # ray . optical axis: depth -> distance

@@ -311,7 +311,7 @@ class Scene:
             res = self.render_rays(self.camera.rays(u.ravel(), v.ravel()), frame)
         else:   # a scanned head (numba, imported only when one is used)
             from synth.mesh_render import render_mesh_window
-            res = render_mesh_window(self, frame, box, out_size)
+            res = render_mesh_window(self, frame, box, out_size, (u, v))
         bg = cv2.remap(self.background(), (u - 0.5).astype(np.float32), (v - 0.5).astype(np.float32),
                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         w, h = out_size
