@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, str] = {
     "train-detector": "train.detector_cli",
     "evaluate": "train.evaluate_cli",
     "evaluate-real": "train.real_eval_cli",
+    "real-pool": "train.real_pool_cli",
     "export": "export.cli",
     "calibrate": "calibration.cli",
     "evaluate-alerts": "runtime.alert_eval_cli",

@@ -67,6 +67,50 @@ class LossConfig:
 
 
 @dataclass
+class RealConfig:
+    """Real faces with the offline teacher's pose as pseudo-labels (train.real_pool), mixed
+    into stage 1's batches. pool: the folder `dms real-pool` wrote; "" = synthetic only
+    (the patent's recipe).
+
+    fraction: share of each stage-1 batch drawn from the pool. 0.25 keeps synthetic data
+        (exact labels, every angle up to profile) the majority of every step.
+    trust_yaw_deg / max_yaw_deg: the teacher's pose is trusted fully up to |yaw| 30 deg
+        and not at all beyond 60 (realdata README, measured on AFLW2000: MAE 2.2 deg yaw
+        at 0-30, 5.9 at 30-60, 9.4 at 60-75 with most faces beyond 60 not found); between
+        them a face's loss weight falls linearly.
+    val_fraction: identities (LFW names, clips) held out for the real validation MAE
+        against the teacher, printed with the synthetic one during training.
+    kinds: which of the pool's faces are used (train.real_pool.KINDS): "still" (photos),
+        "video" (talking-head frames, framed by the runtime's localiser), "rotated"
+        (real faces re-rendered at large yaw, train.real_rotate).
+    """
+
+    pool: str = ""
+    fraction: float = 0.25
+    trust_yaw_deg: float = 30.0
+    max_yaw_deg: float = 60.0
+    val_fraction: float = 0.05
+    kinds: tuple[str, ...] = ("still", "video", "rotated")
+
+    def validate(self, source: str) -> None:
+        if not 0.0 <= self.fraction < 1.0:
+            raise TrainConfigError(f"{source}: real.fraction must be in [0, 1), got {self.fraction}")
+        if not 0.0 < self.trust_yaw_deg < self.max_yaw_deg:
+            raise TrainConfigError(f"{source}: real: need 0 < trust_yaw_deg < max_yaw_deg, "
+                                   f"got {self.trust_yaw_deg}, {self.max_yaw_deg}")
+        self.kinds = tuple(self.kinds)
+        from train.real_pool import KINDS
+
+        if not self.kinds:
+            raise TrainConfigError(f"{source}: real.kinds is empty (leave real.pool empty for no real faces)")
+        unknown = sorted(set(self.kinds) - set(KINDS))
+        if unknown:
+            raise TrainConfigError(f"{source}: real.kinds: unknown kind '{unknown[0]}' (known: {', '.join(KINDS)})")
+        if not 0.0 <= self.val_fraction < 0.5:
+            raise TrainConfigError(f"{source}: real.val_fraction must be in [0, 0.5), got {self.val_fraction}")
+
+
+@dataclass
 class TrainConfig:
     data: str = "data/synth"
     out: str = "runs/default"
@@ -79,6 +123,7 @@ class TrainConfig:
     cell: str = "fc"            # the recurrent cell of stage 2 (fc = the patent's FC-RNN)
     loss: LossConfig = field(default_factory=LossConfig)
     augment: dict[str, Any] = field(default_factory=dict)   # train.augment config overrides
+    real: RealConfig = field(default_factory=RealConfig)
     val_frames: int = 20000     # validation frames used during training (full split at evaluate)
     workers: int = 0            # data-loading processes (0 = in the training process)
     threads: int = 0            # torch threads (0 = torch's default)
@@ -90,7 +135,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
-        return _build(cls, data, source)
+        cfg: TrainConfig = _build(cls, data, source)
+        cfg.real.validate(source)
+        return cfg
 
     @classmethod
     def load(cls, path: Path | str) -> TrainConfig:

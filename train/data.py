@@ -50,6 +50,10 @@ class SynthSplit:
     pose_camera: np.ndarray
     rays: np.ndarray
     pose_frame: str = "camera"
+    # [N] loss weight of each frame's pose (None = 1 everywhere): pseudo-labels are trusted
+    # by range (train.real_mix), synthetic labels are exact
+    pose_weight: np.ndarray | None = None
+    has_landmarks: bool = True       # False: landmark loss weight 0 whatever visible_only says
 
     @classmethod
     def load(cls, data_dir: Path | str, split: str, max_frames: int | None = None,
@@ -83,8 +87,10 @@ class SynthSplit:
         pose = arrays["pose_camera"]
         if pose_frame == "ray":
             pose = camera_to_ray_pose(pose, arrays["rays"].astype(np.float64)).astype(np.float32)
-        return cls(**arrays, pose=pose, fps=float(manifest["config"]["fps"]),
-                   content_hash=manifest["content_hash"], pose_frame=pose_frame)
+        return cls(crops=arrays["crops"], pose=pose, landmarks=arrays["landmarks"], visible=arrays["visible"],
+                   track=arrays["track"], frame=arrays["frame"], fps=float(manifest["config"]["fps"]),
+                   content_hash=manifest["content_hash"], pose_camera=arrays["pose_camera"], rays=arrays["rays"],
+                   pose_frame=pose_frame)
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -124,12 +130,19 @@ def step_rng(seed: int, step: int, rank: int = 0) -> np.random.Generator:
 @dataclass
 class Batch:
     """Network-ready arrays: images [B, T, C, H, W] float32, pose [B, T, 3],
-    landmarks [B, T, 136], landmark weights [B, T, 136] (0 for hidden points)."""
+    landmarks [B, T, 136], landmark weights [B, T, 136] (0 for hidden points), pose
+    weights [B, T]."""
 
     images: np.ndarray
     pose: np.ndarray
     landmarks: np.ndarray
     landmark_weight: np.ndarray
+    pose_weight: np.ndarray
+
+    @staticmethod
+    def concat(parts: list[Batch]) -> Batch:
+        return Batch(*(np.concatenate([getattr(b, f) for b in parts]) for f in
+                       ("images", "pose", "landmarks", "landmark_weight", "pose_weight")))
 
 
 Augment = SequenceAugment  # train.augment.make_sequence_augment builds the standard one
@@ -177,5 +190,8 @@ def make_batch(split: SynthSplit, starts: np.ndarray, seq_len: int, out_size: tu
     weight = np.repeat(np.stack(out_vis)[..., None], 2, -1).reshape(len(starts), seq_len, 136).astype(np.float32)
     if not visible_only:
         weight[:] = 1.0
+    if not split.has_landmarks:
+        weight[:] = 0.0
+    pose_w = np.ones(idx.shape, np.float32) if split.pose_weight is None else split.pose_weight[idx].astype(np.float32)
     return Batch(np.ascontiguousarray(arr, np.float32), np.stack(out_pose).astype(np.float32),
-                 np.stack(out_lms).reshape(len(starts), seq_len, 136).astype(np.float32), weight)
+                 np.stack(out_lms).reshape(len(starts), seq_len, 136).astype(np.float32), weight, pose_w)

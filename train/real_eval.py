@@ -147,20 +147,28 @@ def landmark_head(landmarks: np.ndarray, pose: np.ndarray | Sequence[float]) -> 
     head centre, so at 40 deg of yaw the box centre is a third of a head away from it
     (train.crops' landmark-box framing, which assumes a frontal face, cost the shipped
     model 13 deg of yaw on synthetic faces at 35-40 deg). So the mean head's landmarks,
-    turned by the labelled pose, are fitted to the labelled ones (scale and shift, weak
-    perspective, least squares); the head centre and radius follow from the fit."""
+    turned by the labelled pose, are fitted to the labelled ones (head_from_points)."""
+    return head_from_points(landmarks, mean_head_landmarks(), pose)[0]
+
+
+def head_from_points(points: np.ndarray, model_points: np.ndarray,
+                     pose: np.ndarray | Sequence[float]) -> tuple[Detection, float]:
+    """Fit model points (frame H, metres), turned by the pose, to image points: scale and
+    shift, weak perspective, least squares. Returns the head box (head centre +- head
+    radius) and the fit's RMS residual in head radii (a bad label fits badly)."""
     from dms.angles import euler_to_matrix
 
-    u = np.asarray(landmarks, np.float64)
-    x = mean_head_landmarks() @ euler_to_matrix(np.asarray(pose, np.float64)).T
+    u = np.asarray(points, np.float64)
+    x = np.asarray(model_points, np.float64) @ euler_to_matrix(np.asarray(pose, np.float64)).T
     q = np.column_stack([-x[:, 1], x[:, 2]])        # F.y is image left, F.z image down
     qc, uc = q - q.mean(0), u - u.mean(0)
     scale = float((qc * uc).sum() / max((qc * qc).sum(), 1e-12))
     if scale <= 0:
-        raise ValueError("landmarks do not fit the head model (mirrored, or not 68 iBUG points)")
+        raise ValueError("landmarks do not fit the head model (mirrored, or not in the model's order)")
     cx, cy = u.mean(0) - scale * q.mean(0)
     r = scale * HEAD_RADIUS_M
-    return Detection(float(cx - r), float(cy - r), float(cx + r), float(cy + r), 1.0, "labels")
+    residual = float(np.sqrt(((uc - scale * qc) ** 2).sum(1).mean()) / r)
+    return Detection(float(cx - r), float(cy - r), float(cx + r), float(cy + r), 1.0, "labels"), residual
 
 
 def centre_head(centre_px: np.ndarray | Sequence[float], radius_px: float) -> Detection:

@@ -17,7 +17,7 @@ from model.checkpoint import load_checkpoint
 from model.network import HeadPoseNet, build_model, convert_to_recurrent
 from train.config import TrainConfig
 from train.data import Augment, SynthSplit
-from train.stages import CHECKPOINT_FILE, Dist, distributed, train_stage
+from train.stages import CHECKPOINT_FILE, Dist, RealData, distributed, train_stage
 
 
 def default_augment(cfg: TrainConfig) -> Augment | None:
@@ -51,6 +51,7 @@ def _run_stages(cfg: TrainConfig, dist: Dist, stages: str, resume: bool, augment
     train = SynthSplit.load(cfg.data, "train", progress=dist.main, pose_frame=frame)
     val = SynthSplit.load(cfg.data, "val", max_frames=cfg.val_frames, progress=dist.main,
                           pose_frame=frame) if dist.main else None
+    real, provenance = _real_data(cfg, train.content_hash)
     timings: dict[str, float] = {"load_s": time.perf_counter() - t0}
     torch.manual_seed(cfg.seed)   # identical initial weights on every rank (DDP also broadcasts)
     stage1_ckpt = out / "stage1" / CHECKPOINT_FILE
@@ -58,7 +59,8 @@ def _run_stages(cfg: TrainConfig, dist: Dist, stages: str, resume: bool, augment
         t = time.perf_counter()
         model = build_model(cfg.model.with_cell("none"))
         torch.manual_seed(cfg.seed * 1000 + dist.rank)  # dropout differs per rank
-        last = train_stage(model, train, val, cfg.stage1, cfg, "stage1", out / "stage1", aug, dist, resume, stop_at)
+        last = train_stage(model, train, val, cfg.stage1, cfg, "stage1", out / "stage1", aug, dist, resume, stop_at,
+                           real=real, provenance=provenance)
         timings["stage1_s"] = time.perf_counter() - t
     if stages in ("all", "2"):
         t = time.perf_counter()
@@ -66,16 +68,38 @@ def _run_stages(cfg: TrainConfig, dist: Dist, stages: str, resume: bool, augment
         torch.manual_seed(cfg.seed + 1)
         rnn = convert_to_recurrent(per_frame, cfg.cell)
         torch.manual_seed(cfg.seed * 1000 + 1 + dist.rank)
-        last = train_stage(rnn, train, val, cfg.stage2, cfg, "stage2", out / "stage2", aug, dist, resume, stop_at)
+        last = train_stage(rnn, train, val, cfg.stage2, cfg, "stage2", out / "stage2", aug, dist, resume, stop_at,
+                           provenance=provenance)
         timings["stage2_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     in_sync = _ranks_in_sync(last, dist.world)
     device = str(dist.device) if dist.device.type == "cpu" else torch.cuda.get_device_name(dist.device)
     info = {"timings": timings, "device": device, "world_size": dist.world,
-            "torch_threads": torch.get_num_threads(), "data_hash": train.content_hash, "ranks_in_sync": in_sync}
+            "torch_threads": torch.get_num_threads(), "data_hash": train.content_hash, "ranks_in_sync": in_sync,
+            "data": provenance}
     if dist.main:
         (out / f"train_info_{stages}.json").write_text(json.dumps(info, indent=1))
     return info
+
+
+def _real_data(cfg: TrainConfig, synth_hash: str) -> tuple[RealData | None, dict[str, Any]]:
+    """The pseudo-labelled real pool as stage-1 data (None without one), and what the model
+    is made from, for its manifest: a real face never ships, its provenance does."""
+    provenance: dict[str, Any] = {"synthetic": {"folder": cfg.data, "content_hash": synth_hash}}
+    if not cfg.real.pool or cfg.real.fraction <= 0:
+        return None, provenance
+    from train.real_mix import real_splits
+    from train.real_pool import RealPool
+
+    pool = RealPool.load(cfg.real.pool)
+    tr, va = real_splits(pool, cfg.real, cfg.model.pose_frame, cfg.seed)
+    m = pool.manifest
+    provenance["real"] = {"pool_sha256": pool.content_hash, "faces": int(m["faces"]), "train_faces": len(tr),
+                          "val_faces": 0 if va is None else len(va), "inputs_sha256": m.get("inputs_sha256", {}),
+                          "stats": m.get("stats", {}), "pool_config": m.get("config", {}),
+                          "labels": "MediaPipe Face Landmarker teacher (pseudo-labels), weighted by |yaw|",
+                          "licence": "research-only sources; no real image is in this model's files"}
+    return RealData(tr, va, cfg.real.fraction), provenance
 
 
 def _ranks_in_sync(model: HeadPoseNet, world: int) -> bool:

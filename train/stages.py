@@ -33,7 +33,7 @@ from tqdm import tqdm
 from model.checkpoint import save_checkpoint
 from model.network import HeadPoseNet, State
 from train.config import LossConfig, StageConfig, TrainConfig
-from train.data import Augment, SynthSplit, make_batch, step_rng
+from train.data import Augment, Batch, SynthSplit, make_batch, step_rng
 
 STATE_FILE = "train_state.pt"
 VAL_SEQ_LEN = 300   # 10 s at 30 fps: long against the training sequences, cheap to run
@@ -100,6 +100,16 @@ def distributed() -> Iterator[Dist]:
                 torch_dist.destroy_process_group()
 
 
+@dataclass
+class RealData:
+    """Pseudo-labelled real faces for a stage: training and held-out splits (train.real_mix)
+    and the share of each batch they fill."""
+
+    train: SynthSplit
+    val: SynthSplit | None
+    fraction: float
+
+
 class _SequenceForward(nn.Module):
     """DDP synchronises gradients of what runs through forward(); this routes the clip
     forward (with state and masks) through it."""
@@ -113,15 +123,19 @@ class _SequenceForward(nn.Module):
 
 
 def losses(out: dict[str, torch.Tensor], pose: torch.Tensor, lms: torch.Tensor, lm_w: torch.Tensor,
-           cfg: LossConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """L2 (patent): mean squared pose error in units of pose_unit_deg, plus the weighted
-    mean squared landmark error (hidden landmarks weighted 0 when visible_only), plus on
-    sequences the weighted squared frame-to-frame change of the pose error (temporal_weight)."""
+           cfg: LossConfig, pose_w: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """L2 (patent): mean squared pose error in units of pose_unit_deg (each frame weighted
+    by pose_w [B, T], 1 = an exact label), plus the weighted mean squared landmark error
+    (hidden landmarks weighted 0 when visible_only), plus on sequences the weighted squared
+    frame-to-frame change of the pose error (temporal_weight)."""
     total = torch.zeros((), device=pose.device)
     parts: dict[str, float] = {}
     if "pose" in out:
         err = (out["pose"] - pose) / cfg.pose_unit_deg
-        total = total + (err ** 2).mean()
+        if pose_w is None:
+            total = total + (err ** 2).mean()
+        else:
+            total = total + (pose_w[..., None] * err ** 2).sum() / (3.0 * pose_w.numel())
         parts["pose_mae"] = float((out["pose"] - pose).abs().mean().detach())
         if cfg.temporal_weight > 0 and err.ndim == 3 and err.shape[1] > 1:
             change = err[:, 1:] - err[:, :-1]         # [B, T-1, 3]: the jitter, per frame
@@ -145,7 +159,7 @@ def lr_factor(step: int, stage: StageConfig) -> float:
 
 
 def evaluate_split(model: HeadPoseNet, split: SynthSplit, seq_len: int, max_sequences: int,
-                   device: torch.device, seed: int = 12345) -> dict[str, float]:
+                   device: torch.device, seed: int = 12345, prefix: str = "val_mae") -> dict[str, float]:
     """Validation during training: pose MAE over fixed sequences (frames for stage 1)."""
     rng = np.random.default_rng(seed)
     starts_all = split.sequence_starts(seq_len)
@@ -162,15 +176,19 @@ def evaluate_split(model: HeadPoseNet, split: SynthSplit, seq_len: int, max_sequ
     if not errs:
         return {}
     e = np.abs(np.concatenate(errs))
-    return {"val_mae": float(e.mean()), "val_mae_pitch": float(e[:, 0].mean()),
-            "val_mae_yaw": float(e[:, 1].mean()), "val_mae_roll": float(e[:, 2].mean())}
+    return {prefix: float(e.mean()), f"{prefix}_pitch": float(e[:, 0].mean()),
+            f"{prefix}_yaw": float(e[:, 1].mean()), f"{prefix}_roll": float(e[:, 2].mean())}
 
 
 def train_stage(model: HeadPoseNet, train: SynthSplit, val: SynthSplit | None, stage: StageConfig, cfg: TrainConfig,
                 name: str, out_dir: Path, augment: Augment | None, dist: Dist, resume: bool = True,
-                stop_at: int | None = None) -> HeadPoseNet:
+                stop_at: int | None = None, real: RealData | None = None,
+                provenance: dict[str, Any] | None = None) -> HeadPoseNet:
     """Train `model` for stage.steps optimiser steps; resumable exactly from out_dir.
-    stop_at: leave after that many steps (state saved), for time-boxed or pre-empted jobs."""
+    stop_at: leave after that many steps (state saved), for time-boxed or pre-empted jobs.
+    real: pseudo-labelled real faces, a share of every batch (single-frame stages only:
+    stills make no sequences). provenance: the data the model came from, written into every
+    checkpoint (and so into the exported manifest)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     device = dist.device
     model = model.to(device).train()
@@ -200,6 +218,9 @@ def train_stage(model: HeadPoseNet, train: SynthSplit, val: SynthSplit | None, s
     starts = train.sequence_starts(stage.seq_len)
     if len(starts) == 0:
         raise ValueError(f"{name}: no training sequence of {stage.seq_len} frames in the data")
+    n_real = 0
+    if real is not None and stage.seq_len == 1:
+        n_real = int(round(stage.batch * real.fraction))
     segments = max(1, stage.seq_len // max(1, stage.tbptt))
     seg_len = stage.seq_len // segments
     updates_per_batch = segments
@@ -209,8 +230,15 @@ def train_stage(model: HeadPoseNet, train: SynthSplit, val: SynthSplit | None, s
     saved_at = step
     while step < end:
         rng = step_rng(cfg.seed, step, dist.rank)
-        batch = make_batch(train, rng.choice(starts, stage.batch), stage.seq_len, model.config.input_size,
+        batch = make_batch(train, rng.choice(starts, stage.batch - n_real), stage.seq_len, model.config.input_size,
                            model.config.normalise, rng, augment, cfg.loss.visible_landmarks_only)
+        if n_real:
+            assert real is not None
+            real_rng = step_rng(cfg.seed, step, 1000 + dist.rank)   # the synthetic draws stay as without
+            batch = Batch.concat([batch, make_batch(real.train, real_rng.integers(0, len(real.train), n_real), 1,
+                                                    model.config.input_size, model.config.normalise, real_rng,
+                                                    augment, cfg.loss.visible_landmarks_only)])
+        pose_w = torch.from_numpy(batch.pose_weight).to(device)
         images = torch.from_numpy(batch.images).to(device)
         pose = torch.from_numpy(batch.pose).to(device)
         lms = torch.from_numpy(batch.landmarks).to(device)
@@ -222,7 +250,7 @@ def train_stage(model: HeadPoseNet, train: SynthSplit, val: SynthSplit | None, s
         for k in range(updates_per_batch):
             sl = slice(k * seg_len, (k + 1) * seg_len)
             out, state = wrapped(images[:, sl], state, masks)
-            loss, last_parts = losses(out, pose[:, sl], lms[:, sl], lm_w[:, sl], cfg.loss)
+            loss, last_parts = losses(out, pose[:, sl], lms[:, sl], lm_w[:, sl], cfg.loss, pose_w[:, sl])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gnorm = torch.nn.utils.clip_grad_norm_(params, stage.clip_grad_norm)
@@ -246,13 +274,16 @@ def train_stage(model: HeadPoseNet, train: SynthSplit, val: SynthSplit | None, s
                     val_len = 1 if stage.seq_len == 1 else max(stage.seq_len, VAL_SEQ_LEN)
                     history["val"].append({"step": step, **evaluate_split(model, val, val_len,
                                                                           256 if val_len == 1 else 16, device)})
+                    if real is not None and real.val is not None and val_len == 1:
+                        history["val"][-1].update(evaluate_split(model, real.val, 1, 512, device,
+                                                                 prefix="val_real_mae"))
                     bar.write(f"{name} step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in history["val"][-1].items() if k != "step"))
-                _save(model, opt, sched, step, history, out_dir, cfg, name)
+                _save(model, opt, sched, step, history, out_dir, cfg, name, provenance)
             saved_at = step
             if dist.world > 1:
                 torch_dist.barrier()
     if step != saved_at and dist.main:
-        _save(model, opt, sched, step, history, out_dir, cfg, name)
+        _save(model, opt, sched, step, history, out_dir, cfg, name, provenance)
     bar.close()
     for p in model.parameters():
         p.requires_grad_(True)
@@ -260,11 +291,13 @@ def train_stage(model: HeadPoseNet, train: SynthSplit, val: SynthSplit | None, s
 
 
 def _save(model: HeadPoseNet, opt: torch.optim.Optimizer, sched: Any, step: int, history: dict[str, Any],
-          out_dir: Path, cfg: TrainConfig, name: str) -> None:
+          out_dir: Path, cfg: TrainConfig, name: str, provenance: dict[str, Any] | None = None) -> None:
     """Model checkpoint (what export reads) and training state (what resume reads), both
     written atomically; then the curves."""
     meta = {"stage": name, "step": step, "train_config": json.loads(json.dumps(cfg.to_dict())),
             "val": history["val"][-1] if history["val"] else {}}
+    if provenance:
+        meta["data"] = provenance
     save_checkpoint(out_dir / CHECKPOINT_FILE, model, meta)
     payload = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                "step": step, "history": json.dumps(history), "torch_rng": torch.get_rng_state()}
@@ -294,8 +327,9 @@ def plot_curves(history: dict[str, Any], path: Path, title: str) -> None:
     va = history["val"]
     if va and "val_mae" in va[0]:
         s = [r["step"] for r in va]
-        for key in ("val_mae", "val_mae_pitch", "val_mae_yaw", "val_mae_roll"):
-            axes[1].plot(s, [r[key] for r in va], marker="o", label=key)
+        for key in ("val_mae", "val_mae_pitch", "val_mae_yaw", "val_mae_roll", "val_real_mae"):
+            if key in va[0]:
+                axes[1].plot(s, [r[key] for r in va], marker="o", label=key)
         axes[1].set_ylabel("degrees")
         axes[1].set_xlabel("step")
         axes[1].legend()
