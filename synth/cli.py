@@ -53,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full-every", type=int, default=0,
                         help="also store a downscaled full frame every N frames (head-detector data); 0 = none")
     parser.add_argument("--full-size", type=_size, default=(160, 120), help="size of stored full frames (WxH)")
+    parser.add_argument("--wide-yaw-scale", type=float, default=1.0,
+                        help="x the rates of shoulder checks and passenger looks (default 1: a realistic drive, "
+                             "0.5 %% of frames beyond |yaw| 60; training sets want more, e.g. 6)")
+    parser.add_argument("--extreme-pose-scale", type=float, default=1.0,
+                        help="x the rates of stretches, looks up, reaches down and head rests (default 1)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--shard-index", type=int, help="this job's index (with --num-shards)")
     parser.add_argument("--num-shards", type=int, help="number of jobs the dataset is split into")
@@ -73,7 +78,8 @@ def _config(args: argparse.Namespace) -> "SynthConfig":
     return SynthConfig(subjects=args.subjects, tracks=args.tracks, frames_per_track=args.frames_per_track,
                        fps=args.fps, seed=args.seed, color=args.color, crop=CropSpec(size=args.crop_size),
                        chunk_frames=args.chunk_frames, full_every=args.full_every, full_size=args.full_size,
-                       head=head, head_model=str(Path(args.head_model).resolve()) if head == "scanned" else "")
+                       head=head, head_model=str(Path(args.head_model).resolve()) if head == "scanned" else "",
+                       wide_yaw_scale=args.wide_yaw_scale, extreme_pose_scale=args.extreme_pose_scale)
 
 
 def run(args: argparse.Namespace) -> int:

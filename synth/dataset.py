@@ -31,7 +31,7 @@ from dms.angles import CONVENTION
 from synth.camera import MOUNTS, Camera
 from synth.head import Accessories, HeadModel, Identity, sample_accessories, sample_identity
 from synth.ict_model import load_head_model
-from synth.motion import SubjectStyle, generate_track
+from synth.motion import MotionConfig, SubjectStyle, generate_track
 from synth.realism import sample_sensor
 from synth.render import Scene, sample_lighting
 from dms.manifest import sha256_file
@@ -73,6 +73,10 @@ class SynthConfig:
     chunk_frames: frames per shard; bounds the memory of a job whatever the dataset size.
     full_every: also store a downscaled full frame every N frames (0 = none): training
         data for the runtime's head detector.
+    wide_yaw_scale / extreme_pose_scale: multiply the rates of the large-yaw behaviours
+        (shoulder checks, passenger looks) and of the extreme ones (stretch, look up,
+        reach down, head rest); synth.motion.MotionConfig says why a training set wants
+        more of them than a drive has.
     """
 
     subjects: int = 100
@@ -91,6 +95,8 @@ class SynthConfig:
     mount_weights: tuple[tuple[str, float], ...] = (("steering_column", 0.5), ("a_pillar", 0.25), ("rear_view_mirror", 0.25))
     head: str = "ellipsoid"
     head_model: str = ""
+    wide_yaw_scale: float = 1.0
+    extreme_pose_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.head not in HEAD_KINDS:
@@ -100,6 +106,9 @@ class SynthConfig:
         for name in ("subjects", "tracks", "frames_per_track", "chunk_frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("wide_yaw_scale", "extreme_pose_scale"):
+            if not 0.0 <= getattr(self, name) <= 50.0:
+                raise ValueError(f"{name}: must be within 0..50, got {getattr(self, name)}")
         if self.color not in ("nir", "rgb"):
             raise ValueError(f"color: must be 'nir' or 'rgb', got '{self.color}'")
         for m, _ in self.mount_weights:
@@ -197,7 +206,9 @@ def plan_track(cfg: SynthConfig, track: int) -> TrackPlan:
     sensor = sample_sensor(rng, night=lighting.kind == "night")
     style = SubjectStyle.sample(_rng(cfg, "style", subject))
     motion = generate_track(seed=int(rng.integers(1 << 31)), duration_s=cfg.frames_per_track / cfg.fps,
-                            fps=cfg.fps, subject_style=style)
+                            fps=cfg.fps, subject_style=style,
+                            config=MotionConfig(wide_yaw_rate_scale=cfg.wide_yaw_scale,
+                                                extreme_rate_scale=cfg.extreme_pose_scale))
     motion = _trim(motion, cfg.frames_per_track)
     description = {"track": track, "subject": subject, "mount": mount, "lighting": lighting.to_dict(),
                    "accessories": accessories.to_dict(), "sensor": sensor.to_dict(),

@@ -183,3 +183,18 @@ def test_an_interrupted_run_resumes_and_a_foreign_folder_is_refused(dataset, tmp
     assert load_manifest(out)["content_hash"] == load_manifest(dataset)["content_hash"]
     other = SMALL[:-1] + ["99"]
     assert _dms_synth(*other, "--out", str(out), "--full-every", "20") == 1
+
+
+def test_wide_yaw_scale_is_recorded_checked_and_changes_only_the_motion(tmp_path):
+    with pytest.raises(ValueError, match="wide_yaw_scale"):
+        SynthConfig(wide_yaw_scale=-1.0)
+    args = ["--subjects", "3", "--tracks", "3", "--frames-per-track", "450", "--chunk-frames", "450",
+            "--crop-size", "24", "--workers", "1", "--seed", "5"]
+    assert _dms_synth(*args, "--out", str(tmp_path / "base")) == 0
+    assert _dms_synth(*args, "--out", str(tmp_path / "wide"), "--wide-yaw-scale", "40") == 0
+    base, wide = load_manifest(tmp_path / "base"), load_manifest(tmp_path / "wide")
+    assert base["config"]["wide_yaw_scale"] == 1.0 and wide["config"]["wide_yaw_scale"] == 40.0
+    # the same subjects and scenes, another drive
+    assert [t["subject"] for t in wide["tracks"]] == [t["subject"] for t in base["tracks"]]
+    assert [t["lighting"] for t in wide["tracks"]] == [t["lighting"] for t in base["tracks"]]
+    assert wide["content_hash"] != base["content_hash"]

@@ -337,3 +337,19 @@ def test_plot_writes_a_png(tmp_path) -> None:
     out = plot_track(generate_track(0, 30.0), tmp_path / "track.png", title="seed 0")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_wide_yaw_scale_brings_the_profiles_a_training_set_lacks():
+    """A drive's large turns are rare (0.06 % of frames beyond |yaw| 60 over these 20
+    drives); scaling the shoulder-check and passenger rates multiplies them, and leaves
+    the rest of the drive (the median pose) where it was."""
+    from synth.motion import MotionConfig, generate_track
+
+    def yaws(scale):
+        return np.concatenate([np.abs(generate_track(seed, 40.0, 30.0, MotionConfig(wide_yaw_rate_scale=scale)).pose_vehicle[:, 1])
+                               for seed in range(20)])
+
+    base, wide = yaws(1.0), yaws(8.0)
+    assert (wide > 60).mean() > 5 * max((base > 60).mean(), 1e-4)
+    assert abs(np.median(wide) - np.median(base)) < 1.0
+    assert wide.max() <= 90.5                                  # still inside the neck's range
