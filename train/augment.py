@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from dms.angles import mirror_pose
+from dms.angles import euler_to_matrix, matrix_to_euler, mirror_pose
 from dms.landmarks import MIRROR_PERMUTATION, mirror_landmarks
 
 
@@ -41,6 +41,14 @@ class AugmentConfig:
           symmetric, mirroring doubles identities and removes any side bias of the data.
       reverse_p 0.5: half played backwards; head motion has no arrow of time at these
           time scales, and reversing teaches the tracker decelerations as accelerations.
+    In-plane rotation (off by default; a training config turns it on):
+      rotate_p 0, rotate_max_deg 25: a share of the sequences turned in the image plane by
+          up to this much about the crop centre, before the window. Turning the image about
+          the crop centre is turning the crop's camera about its ray, so the label stays
+          exact: R' = Rx(angle) R in F, a change of all three angles in general, not just
+          of roll. Why: drives tilt the head within about +-15 deg, real faces up to +-40
+          (AFLW2000's roll range), and a network never shown a tilt reads it as something
+          else; it is also the self-consistency the real-world issue asks for.
     Face window (scale and translation):
       window_fraction 0.8: the network sees the centre 80 % of the stored crop at scale 1
           (64 of 80 px, synth.video.CropSpec; train.data.NETWORK_WINDOW).
@@ -79,6 +87,8 @@ class AugmentConfig:
 
     mirror_p: float = 0.5
     reverse_p: float = 0.5
+    rotate_p: float = 0.0
+    rotate_max_deg: float = 25.0
     window_fraction: float = 0.8
     scale_range: tuple[float, float] = (0.9, 1.1)
     shift_max: float = 0.06
@@ -163,6 +173,26 @@ def mirror(clip: Clip) -> Clip:
                 None if clip.pose is None else mirror_pose(clip.pose).astype(np.asarray(clip.pose).dtype),
                 None if clip.landmarks is None else mirror_landmarks(clip.landmarks).astype(np.asarray(clip.landmarks).dtype),
                 visible)
+
+
+def rotate_in_plane(clip: Clip, angle_deg: float) -> Clip:
+    """Every frame turned counter-clockwise (as seen) by angle_deg about the crop centre;
+    landmarks follow, the pose is turned about the camera's axis (F.x) by the same angle."""
+    t, h, w = clip.frames.shape[:3]
+    m = cv2.getRotationMatrix2D(((w - 1) / 2.0, (h - 1) / 2.0), angle_deg, 1.0)   # pixel-centre coordinates
+    frames = np.stack([cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                       for f in clip.frames]).reshape(clip.frames.shape)
+    landmarks = None
+    if clip.landmarks is not None:
+        lm = np.asarray(clip.landmarks)
+        centred = lm * np.array([w, h]) - np.array([w / 2.0, h / 2.0])      # edge coordinates
+        landmarks = ((centred @ m[:, :2].T + np.array([w / 2.0, h / 2.0])) / np.array([w, h])).astype(lm.dtype)
+    pose = None
+    if clip.pose is not None:
+        a = np.deg2rad(angle_deg)
+        rx = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(a), -np.sin(a)], [0.0, np.sin(a), np.cos(a)]])
+        pose = matrix_to_euler(rx @ euler_to_matrix(np.asarray(clip.pose, np.float64))).astype(np.asarray(clip.pose).dtype)
+    return replace(clip, frames=frames, landmarks=landmarks, pose=pose)
 
 
 def reverse(clip: Clip) -> Clip:
@@ -319,12 +349,14 @@ def _jpeg(frame: np.ndarray, quality: int, upscale: float) -> np.ndarray:
 
 def augment_clip(clip: Clip, rng: np.random.Generator, out_hw: tuple[int, int],
                  cfg: AugmentConfig = AugmentConfig()) -> Clip:
-    """Reverse (maybe), mirror (maybe), window (scale and shift), photometric; one draw of
-    each per sequence. Deterministic for the generator's state."""
+    """Reverse (maybe), mirror (maybe), in-plane rotation (maybe), window (scale and shift),
+    photometric; one draw of each per sequence. Deterministic for the generator's state."""
     if rng.random() < cfg.reverse_p:
         clip = reverse(clip)
     if rng.random() < cfg.mirror_p:
         clip = mirror(clip)
+    if cfg.rotate_p > 0 and rng.random() < cfg.rotate_p:   # drawn only when on: old streams unchanged
+        clip = rotate_in_plane(clip, float(rng.uniform(-cfg.rotate_max_deg, cfg.rotate_max_deg)))
     clip = apply_window(clip, sample_window(rng, cfg), out_hw, cfg.window_fraction)
     return replace(clip, frames=photometric(clip.frames, rng, cfg))
 

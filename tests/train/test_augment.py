@@ -183,3 +183,45 @@ def test_clip_checks_shapes():
         Clip(np.zeros((2, 8, 8), np.float32))
     with pytest.raises(ValueError, match=r"pose must be \[T, 3\]"):
         Clip(np.zeros((2, 8, 8), np.uint8), np.zeros((3, 3)))
+
+
+def test_in_plane_rotation_keeps_image_landmarks_and_pose_in_agreement():
+    """Project the mean head's landmarks at a pose (orthographic, crop-centred); turn the
+    crop; the turned landmarks must be the projection at the turned pose, and a dot drawn
+    on a landmark must land on its turned position."""
+    from dms.angles import euler_to_matrix
+    from train.augment import Clip, rotate_in_plane
+    from train.real_eval import mean_head_landmarks
+
+    size = 80
+
+    def project(pose):
+        x = mean_head_landmarks() @ euler_to_matrix(pose).T
+        return (np.column_stack([-x[:, 1], x[:, 2]]) * 250.0 + size / 2) / size     # crop-normalised
+
+    pose = np.array([[8.0, -25.0, 5.0]])
+    lm = project(pose[0])[None]
+    frames = np.zeros((1, size, size), np.uint8)
+    u, v = (lm[0, 30] * size).astype(int)                        # the nose tip's pixel
+    frames[0, v - 1:v + 2, u - 1:u + 2] = 255
+    out = rotate_in_plane(Clip(frames, pose, lm, np.ones((1, 68), bool)), 20.0)
+    np.testing.assert_allclose(out.landmarks[0], project(out.pose[0]), atol=1e-6)
+    assert not np.allclose(out.pose, pose)
+    ys, xs = np.nonzero(out.frames[0] > 60)
+    dot = np.array([np.average(xs + 0.5, weights=out.frames[0][ys, xs]), np.average(ys + 0.5, weights=out.frames[0][ys, xs])])
+    np.testing.assert_allclose(dot / size, out.landmarks[0, 30], atol=1.0 / size)
+    # counter-clockwise as seen: a point right of the centre moves up (y down in images)
+    right = out.landmarks[0, 16] - 0.5
+    assert np.arctan2(-right[1], right[0]) > np.arctan2(-(lm[0, 16] - 0.5)[1], (lm[0, 16] - 0.5)[0])
+
+
+def test_rotation_off_by_default_leaves_the_augmentation_stream_as_it_was():
+    from train.augment import AugmentConfig, augment_clip
+
+    clip = Clip(np.random.default_rng(0).integers(0, 255, (2, 80, 80), dtype=np.uint8), np.zeros((2, 3)),
+                np.full((2, 68, 2), 0.5), np.ones((2, 68), bool))
+    a = augment_clip(clip, np.random.default_rng(5), (64, 64), AugmentConfig())
+    b = augment_clip(clip, np.random.default_rng(5), (64, 64), AugmentConfig(rotate_p=0.0, rotate_max_deg=40.0))
+    assert np.array_equal(a.frames, b.frames) and np.array_equal(a.pose, b.pose)
+    c = augment_clip(clip, np.random.default_rng(5), (64, 64), AugmentConfig(rotate_p=1.0))
+    assert not np.allclose(c.pose, a.pose)
