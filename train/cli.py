@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 HELP = "train the per-frame CNN (stage 1) and its recurrent conversion (stage 2) from a config file"
@@ -23,13 +24,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from train.config import TrainConfig
+    from train.config import TrainConfig, TrainConfigError
+    from train.real_pool import RealPoolError
     from train.run import run_training
-    cfg = TrainConfig.load(args.config)
+    try:
+        cfg = TrainConfig.load(args.config)
+    except TrainConfigError as exc:
+        print(f"dms train: {exc}", file=sys.stderr)
+        return 2
     if args.data:
         cfg.data = args.data
     if args.out:
         cfg.out = args.out
-    info = run_training(cfg, args.stage, resume=not args.fresh, augment=None if args.no_augment else "default")
+    try:
+        info = run_training(cfg, args.stage, resume=not args.fresh, augment=None if args.no_augment else "default")
+    except RealPoolError as exc:          # real.pool names a folder that is not a usable pool
+        print(f"dms train: real.pool: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(info, indent=1))
     return 0 if info["ranks_in_sync"] else 1

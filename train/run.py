@@ -17,6 +17,7 @@ from model.checkpoint import load_checkpoint
 from model.network import HeadPoseNet, build_model, convert_to_recurrent
 from train.config import TrainConfig
 from train.data import Augment, SynthSplit
+from train.real_pool import RealPool
 from train.stages import CHECKPOINT_FILE, Dist, RealData, distributed, train_stage
 
 
@@ -48,10 +49,11 @@ def _run_stages(cfg: TrainConfig, dist: Dist, stages: str, resume: bool, augment
     aug: Augment | None = default_augment(cfg) if isinstance(augment, str) else augment
     t0 = time.perf_counter()
     frame = cfg.model.pose_frame
+    pool = _real_pool(cfg)              # before the synthetic data: a bad pool fails in a second
     train = SynthSplit.load(cfg.data, "train", progress=dist.main, pose_frame=frame)
     val = SynthSplit.load(cfg.data, "val", max_frames=cfg.val_frames, progress=dist.main,
                           pose_frame=frame) if dist.main else None
-    real, provenance = _real_data(cfg, train.content_hash)
+    real, provenance = _real_data(cfg, pool, train.content_hash)
     timings: dict[str, float] = {"load_s": time.perf_counter() - t0}
     torch.manual_seed(cfg.seed)   # identical initial weights on every rank (DDP also broadcasts)
     stage1_ckpt = out / "stage1" / CHECKPOINT_FILE
@@ -82,16 +84,22 @@ def _run_stages(cfg: TrainConfig, dist: Dist, stages: str, resume: bool, augment
     return info
 
 
-def _real_data(cfg: TrainConfig, synth_hash: str) -> tuple[RealData | None, dict[str, Any]]:
+def _real_pool(cfg: TrainConfig) -> RealPool | None:
+    if not cfg.real.pool or cfg.real.fraction <= 0:
+        return None
+    from train.real_pool import RealPool
+
+    return RealPool.load(cfg.real.pool)
+
+
+def _real_data(cfg: TrainConfig, pool: RealPool | None, synth_hash: str) -> tuple[RealData | None, dict[str, Any]]:
     """The pseudo-labelled real pool as stage-1 data (None without one), and what the model
     is made from, for its manifest: a real face never ships, its provenance does."""
     provenance: dict[str, Any] = {"synthetic": {"folder": cfg.data, "content_hash": synth_hash}}
-    if not cfg.real.pool or cfg.real.fraction <= 0:
+    if pool is None:
         return None, provenance
     from train.real_mix import real_splits
-    from train.real_pool import RealPool
 
-    pool = RealPool.load(cfg.real.pool)
     tr, va = real_splits(pool, cfg.real, cfg.model.pose_frame, cfg.seed)
     m = pool.manifest
     provenance["real"] = {"pool_sha256": pool.content_hash, "faces": int(m["faces"]), "train_faces": len(tr),

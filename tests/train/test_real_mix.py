@@ -106,3 +106,16 @@ def test_stage1_mixes_real_faces_reports_them_and_records_the_pool(tiny_synth, t
         _, meta = load_checkpoint(tmp_path / "run" / stage / "model.pt")
         assert meta["data"]["real"]["pool_sha256"] == pool.content_hash
         assert meta["data"]["synthetic"]["content_hash"]
+
+
+def test_dms_train_names_a_missing_pool_in_one_line_before_loading_anything(tiny_synth, tmp_path, capsys):
+    from dms.cli import main
+
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"data": str(tiny_synth), "out": str(tmp_path / "run"),
+                               "real": {"pool": str(tmp_path / "no_pool")}}))
+    assert main(["train", "--config", str(cfg), "--stage", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"dms train: real.pool: {tmp_path / 'no_pool' / 'manifest.json'}: not found "
+                   f"(build the pool with `dms real-pool --out {tmp_path / 'no_pool'}`)"]
+    assert not (tmp_path / "run" / "stage1").exists()
