@@ -242,7 +242,8 @@ def _stills(root: Path, cfg: RealPoolConfig, localiser: Any, stats: dict[str, An
         if row.get("found") != "1":
             stats["stills_no_teacher"] += 1
             continue
-        rel = row["file"].removeprefix("cuhk_cnn_facepoint_80px/")
+        prefix = "cuhk_cnn_facepoint_80px/"
+        rel = row["file"][len(prefix):] if row["file"].startswith(prefix) else row["file"]
         if rel not in points:
             raise RealPoolError(f"{csv_path}: line {n}: '{rel}' has no line in {points_path.name}")
         pose = teacher_pose(*(_float(csv_path, n, row, k) for k in ("pitch_deg", "yaw_deg", "roll_deg")))
