@@ -37,7 +37,6 @@ No torch: building the pool needs the runtime's pieces only.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import os
@@ -49,6 +48,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from dms.manifest import sha256_file
 from train.real_rotate import RotateConfig
 
 POOL_FILE = "pool.npz"
@@ -143,14 +143,6 @@ class RealPool:
                 raise RealPoolError(f"{npz_path}: array '{missing[0]}' missing (a pool from an older version: rebuild it)")
             arrays = {k: z[k] for k in ARRAYS}
         return cls(**arrays, content_hash=str(manifest["sha256"]), manifest=manifest)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def to_nir(bgr: np.ndarray) -> NDArray[np.uint8]:
